@@ -1,0 +1,244 @@
+"""What every flowprior density shares: a weighted mixture of trained MAFs
+(one piece for a plain MAF) on a common bounded space, with the prior
+transform, density, sampling and inverse built on the compiled kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import logsumexp, ndtr, ndtri
+
+from . import fast
+from .data import as_points, unit_cube_error
+from .spaces import Space
+
+
+def make_rng(seed) -> np.random.Generator:
+    """A Generator from an int, a SeedSequence, a Generator (used as is) or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def build_maf(ndim: int, n_transforms: int, hidden_features) -> torch.nn.Module:
+    """The zuko MAF flowprior trains and exports."""
+    import zuko
+
+    return zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=tuple(hidden_features))
+
+
+class FlowDensity:
+    """Shared interface of :class:`~flowprior.MAF` and :class:`~flowprior.PiecewiseFlow`.
+
+    Fitted attributes (set by ``fit`` or ``load``): ``pieces_`` (zuko flows),
+    ``spaces_`` (one :class:`~flowprior.spaces.Space` each, same bounds),
+    ``weights_`` (piece weights, summing to one), ``ndim_``, ``names_``,
+    ``latex_labels_``, ``bounds_`` and ``records_`` (training records).
+    """
+
+    # ------------------------------------------------------------ bookkeeping
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "pieces_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(...) or flowprior.load(...)")
+
+    def _finish(self) -> None:
+        self._fast = fast.export(self.pieces_, self.spaces_, self.weights_)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fast", None)  # rebuilt on unpickling; keeps pickles small
+        state.pop("_torch64", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "pieces_" in state:
+            self._finish()
+
+    @property
+    def bounds_(self) -> list[tuple[float | None, float | None]]:
+        """The support, as ``(lo, hi)`` pairs with ``None`` for an open side."""
+        self._check_fitted()
+        lo, hi = self.spaces_[0].lo, self.spaces_[0].hi
+        return [(float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None) for a, b in zip(lo, hi)]
+
+    def _points(self, theta, what: str = "theta") -> tuple[np.ndarray, bool]:
+        """Read parameter points, matching DataFrame columns to the flow's names."""
+        if hasattr(theta, "columns") and self.names_ is not None:
+            frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
+            missing = [n for n in self.names_ if n not in frame.columns]
+            if missing:
+                raise ValueError(f"{what}: columns {missing} missing; the flow's parameters are {self.names_}")
+            theta = frame[self.names_].to_numpy(dtype=float)
+        return as_points(theta, self.ndim_, what)
+
+    # --------------------------------------------------------------- density
+    def log_prob(self, theta, backend: str = "numpy") -> np.ndarray:
+        """Exact log-density in parameter space; ``-inf`` outside the bounds.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n, d) or (d,), or a DataFrame
+            A DataFrame's columns are matched to the flow's parameter names.
+        backend : {"numpy", "torch"}
+            ``"numpy"`` uses the compiled kernels (fast, float64); ``"torch"``
+            evaluates the zuko flows themselves in float64 (a reference).
+
+        Returns
+        -------
+        ndarray of shape (n,), or a float for a single point
+        """
+        self._check_fitted()
+        x, single = self._points(theta)
+        if backend == "numpy":
+            out = self._fast.log_prob(x)
+        elif backend == "torch":
+            out = self._torch_log_prob(x)
+        else:
+            raise ValueError(f"backend: expected 'numpy' or 'torch', got {backend!r}")
+        return float(out[0]) if single else out
+
+    def prob(self, theta) -> np.ndarray:
+        """Density in parameter space."""
+        return np.exp(self.log_prob(theta))
+
+    # -------------------------------------------------------- prior transform
+    def prior_transform(self, u, backend: str = "numpy") -> np.ndarray:
+        """Map the unit hypercube to parameters, deterministically.
+
+        The pushforward of the uniform distribution on the cube is exactly the
+        flow's density.  For a piecewise flow the first coordinate picks the
+        piece by cumulative weight and is rescaled within that piece's slab.
+        ``u`` exactly 0 or 1 gives a finite point strictly inside the bounds.
+
+        Parameters
+        ----------
+        u : array_like of shape (d,) or (n, d), values in [0, 1]
+
+        Returns
+        -------
+        ndarray of the same shape as ``u``
+        """
+        self._check_fitted()
+        arr, single = as_points(u, self.ndim_, "u")
+        if backend == "numpy":
+            x, ok = self._fast.prior_transform(arr)
+            if not ok:
+                raise unit_cube_error(arr)
+        elif backend == "torch":
+            x = self._torch_prior_transform(arr)
+        else:
+            raise ValueError(f"backend: expected 'numpy' or 'torch', got {backend!r}")
+        return x[0] if single else x
+
+    def __call__(self, u) -> np.ndarray:
+        """Same as :meth:`prior_transform`, so a flow is a dynesty/PolyChord prior."""
+        return self.prior_transform(u)
+
+    def prior_transform_and_log_prob(self, u) -> tuple[np.ndarray, np.ndarray]:
+        """Parameters for ``u`` and their log-density (for repartitioned likelihoods)."""
+        self._check_fitted()
+        arr, single = as_points(u, self.ndim_, "u")
+        x, logq, ok = self._fast.prior_transform_log_prob(arr)
+        if not ok:
+            raise unit_cube_error(arr)
+        return (x[0], float(logq[0])) if single else (x, logq)
+
+    def _piece_of(self, x: np.ndarray) -> np.ndarray:
+        """Most responsible piece of each row (the only one for a MAF)."""
+        if len(self.pieces_) == 1:
+            return np.zeros(len(x), dtype=np.int64)
+        lps = np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1)
+        return np.argmax(lps + np.log(self.weights_), axis=1).astype(np.int64)
+
+    def _piece_log_prob(self, x: np.ndarray, k: int) -> np.ndarray:
+        one = fast.FastFlow(**{**self._fast.__dict__})
+        one.logw = np.full(len(self.weights_), -np.inf)
+        one.logw[k] = 0.0
+        return one.log_prob(x)
+
+    def inverse_transform(self, theta) -> np.ndarray:
+        """Map parameters back to the unit hypercube.
+
+        For a MAF this is the exact inverse of :meth:`prior_transform`.  For a
+        piecewise flow (a many-to-one map: every slab covers the whole support)
+        it returns the preimage in the slab of the most responsible piece, so
+        that ``prior_transform(inverse_transform(theta)) == theta``.
+
+        Raises
+        ------
+        ValueError
+            Where a row lies outside the bounds.
+        """
+        self._check_fitted()
+        x, single = self._points(theta)
+        from .data import check_inside
+
+        check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
+        piece = self._piece_of(x)
+        u = ndtr(self._fast.to_base(x, piece))
+        if len(self.pieces_) > 1:
+            left = np.concatenate([[0.0], self._fast.cumw[:-1]])
+            u[:, 0] = left[piece] + u[:, 0] * self.weights_[piece]
+        return u[0] if single else u
+
+    # --------------------------------------------------------------- sampling
+    def sample(self, n: int, seed=None) -> np.ndarray:
+        """Draw ``n`` samples (pieces chosen by weight), shape (n, d).
+
+        Draws uniform points with ``seed`` (an int or a ``numpy.random.Generator``)
+        and pushes them through :meth:`prior_transform`.
+        """
+        self._check_fitted()
+        if int(n) != n or n < 0:
+            raise ValueError(f"n: expected a non-negative integer, got {n!r}")
+        rng = make_rng(seed)
+        return self.prior_transform(rng.uniform(size=(int(n), self.ndim_)))
+
+    # ------------------------------------------------------ torch reference
+    def _torch_pieces(self) -> list:
+        if getattr(self, "_torch64", None) is None:
+            import copy
+
+            self._torch64 = [copy.deepcopy(p).double().eval() for p in self.pieces_]
+        return self._torch64
+
+    def _torch_log_prob(self, x: np.ndarray) -> np.ndarray:
+        space0 = self.spaces_[0]
+        inside = space0.inside(x)
+        out = np.full(len(x), -np.inf)
+        xi = x[inside]
+        lps = []
+        for flow, space, w in zip(self._torch_pieces(), self.spaces_, self.weights_):
+            y, logdet = space.to_real(xi)
+            with torch.no_grad():
+                lp = flow().log_prob(torch.as_tensor(y, dtype=torch.float64)).numpy()
+            lps.append(np.log(w) + lp + logdet)
+        out[inside] = logsumexp(np.stack(lps), axis=0)
+        return out
+
+    def _torch_prior_transform(self, u: np.ndarray) -> np.ndarray:
+        if not np.all((u >= 0) & (u <= 1)):
+            raise unit_cube_error(u)
+        u = u.copy()
+        cumw = self._fast.cumw
+        piece = np.minimum(np.searchsorted(cumw, u[:, 0], side="right"), len(cumw) - 1)
+        if len(self.pieces_) > 1:
+            left = np.concatenate([[0.0], cumw[:-1]])
+            u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
+        z = np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
+        x = np.empty_like(u)
+        for k, (flow, space) in enumerate(zip(self._torch_pieces(), self.spaces_)):
+            rows = piece == k
+            if rows.any():
+                with torch.no_grad():
+                    y = flow().transform.inv(torch.as_tensor(z[rows], dtype=torch.float64)).numpy()
+                x[rows] = space.from_real(y)
+        return x
+
+    # -------------------------------------------------------------- saving
+    def save(self, path) -> None:
+        """Write the flow to one file (safetensors with JSON metadata; no pickle)."""
+        from .io import save
+
+        save(self, path)

@@ -1,0 +1,77 @@
+"""Choosing the clusters of a piecewise flow."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+#: Points used to score a clustering; the silhouette costs O(m^2) memory.
+SILHOUETTE_SAMPLE = 2000
+
+
+def _weighted_subsample(w: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of up to ``m`` distinct rows drawn in proportion to their weights."""
+    n = len(w)
+    if n <= m:
+        return np.arange(n)
+    idx = rng.choice(n, size=m, replace=True, p=w / w.sum())
+    return np.unique(idx)
+
+
+def kmeans_silhouette(y: np.ndarray, w: np.ndarray, k_max: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """k-means labels with k in 2..k_max chosen by the largest silhouette score.
+
+    The score is computed on a weight-proportional subsample of at most
+    ``SILHOUETTE_SAMPLE`` rows, so memory stays linear in the number of samples.
+
+    Returns
+    -------
+    labels : ndarray of int, shape (n,)
+    scores : dict k -> silhouette score
+    """
+    sub = _weighted_subsample(w, SILHOUETTE_SAMPLE, rng)
+    scores, fits = {}, {}
+    for k in range(2, k_max + 1):
+        if k >= len(sub):
+            break
+        km = KMeans(n_clusters=k, n_init=4, random_state=int(rng.integers(2**31)))
+        labels = km.fit_predict(y, sample_weight=w)
+        if len(np.unique(labels[sub])) < 2:
+            continue
+        scores[k] = float(silhouette_score(y[sub], labels[sub]))
+        fits[k] = labels
+    if not scores:
+        return np.zeros(len(y), dtype=np.int64), {}
+    best = max(scores, key=scores.get)
+    return fits[best].astype(np.int64), scores
+
+
+def merge_small(y: np.ndarray, w: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Merge clusters with fewer than ``min_size`` positive-weight rows into the nearest one.
+
+    Nearest is by distance between weighted centroids.  A warning lists what
+    was merged, so nothing happens silently.
+    """
+    labels = labels.copy()
+    while True:
+        ids = np.unique(labels)
+        sizes = {k: int(np.sum((labels == k) & (w > 0))) for k in ids}
+        small = [k for k in ids if sizes[k] < min_size]
+        if not small or len(ids) == 1:
+            break
+        k = min(small, key=lambda c: sizes[c])
+        cent = {c: np.average(y[labels == c], axis=0, weights=w[labels == c] + 1e-300) for c in ids}
+        others = [c for c in ids if c != k]
+        target = min(others, key=lambda c: np.sum((cent[c] - cent[k]) ** 2))
+        warnings.warn(
+            f"cluster {k} has {sizes[k]} samples with positive weight (< {min_size}, too few to train a flow); "
+            f"merged into the nearest cluster {target}",
+            stacklevel=3,
+        )
+        labels[labels == k] = target
+    # Relabel 0..K-1 in order of first appearance of the sorted ids.
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.astype(np.int64)

@@ -1,0 +1,164 @@
+"""Masked autoregressive flow fitted to weighted samples on a bounded space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FlowDensity, build_maf, make_rng
+from .data import check_enough, check_inside, read_samples
+from .spaces import Space, parse_bounds
+from .training import TrainingRecord, seeded, train_flow
+
+#: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
+MIN_SAMPLES = 20
+
+
+class MAF(FlowDensity):
+    """A masked autoregressive flow (zuko) usable as a prior transform.
+
+    Parameters
+    ----------
+    n_transforms : int
+        Number of autoregressive transforms.
+    hidden_features : sequence of int
+        Hidden layer widths of each transform's masked network.
+    max_epochs : int
+        Upper limit on training epochs.
+    learning_rate : float
+        Adam's step size.
+    batch_size : int
+        Rows per gradient step.
+    val_fraction : float
+        Fraction of rows held out for early stopping.
+    patience : int, optional
+        Epochs without held-out improvement before stopping; default 2 % of
+        ``max_epochs`` (the piecewise-flows paper's choice), at least 1.
+    seed : int, numpy Generator or None
+        Seeds weight initialisation, the held-out split and batch order.
+        Same seed and data give an identical flow.
+    device : str
+        torch device used for training (``"cuda"`` for a GPU); inference runs
+        on the CPU.
+    progress : bool
+        Show a tqdm progress bar while training.
+
+    Attributes
+    ----------
+    flow_ : zuko.flows.MAF
+        The trained torch flow on standardised real coordinates.
+    record_ : TrainingRecord
+        Losses per epoch, the restored best epoch and the fit time.
+    """
+
+    def __init__(
+        self,
+        n_transforms: int = 5,
+        hidden_features=(64, 64),
+        *,
+        max_epochs: int = 1000,
+        learning_rate: float = 1e-3,
+        batch_size: int = 256,
+        val_fraction: float = 0.2,
+        patience: int | None = None,
+        seed=None,
+        device: str = "cpu",
+        progress: bool = True,
+    ):
+        self.n_transforms = n_transforms
+        self.hidden_features = hidden_features
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    def get_params(self) -> dict:
+        """Constructor arguments (scikit-learn style), JSON-friendly except ``seed``."""
+        return {
+            "n_transforms": self.n_transforms,
+            "hidden_features": list(self.hidden_features),
+            "max_epochs": self.max_epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "val_fraction": self.val_fraction,
+            "patience": self.patience,
+            "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
+            "device": self.device,
+            "progress": self.progress,
+        }
+
+    def _check_params(self) -> None:
+        if int(self.n_transforms) != self.n_transforms or self.n_transforms < 1:
+            raise ValueError(f"n_transforms: expected a positive integer, got {self.n_transforms!r}")
+        if not len(self.hidden_features) or any(int(h) != h or h < 1 for h in self.hidden_features):
+            raise ValueError(f"hidden_features: expected positive integers, got {self.hidden_features!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.val_fraction!r}")
+        if self.max_epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise ValueError("max_epochs, batch_size and learning_rate must be positive")
+
+    @property
+    def flow_(self):
+        self._check_fitted()
+        return self.pieces_[0]
+
+    @property
+    def record_(self) -> TrainingRecord:
+        self._check_fitted()
+        return self.records_[0]
+
+    def fit(self, theta, weights=None, bounds=None, names=None) -> "MAF":
+        """Train on weighted samples.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n, d), DataFrame or anesthetic Samples
+            Samples; anesthetic samples bring weights, names and labels.
+        weights : array_like of shape (n,), optional
+            Non-negative weights (nested-sampling weights; zeros allowed).
+        bounds : None, list of (lo, hi) or dict name -> (lo, hi)
+            The support.  ``None`` / infinite sides are open.  Default: the
+            real line in every coordinate (never the sample range, which
+            would truncate the density).
+        names : list of str, optional
+            Parameter names (default: the DataFrame's columns).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        data = read_samples(theta, weights, names)
+        lo, hi = parse_bounds(bounds, data.x.shape[1], data.names)
+        check_inside(data.x, lo, hi)
+        keep = data.weights > 0  # zero-weight rows carry no information for the fit
+        check_enough(int(keep.sum()), MIN_SAMPLES)
+        x, w = data.x[keep], data.weights[keep]
+        rng = make_rng(self.seed)
+        space = Space.fit(x, w, lo, hi)
+        flow, record = self._train_piece(x, w, space, rng)
+        self.ndim_ = x.shape[1]
+        self.names_ = data.names
+        self.latex_labels_ = data.labels
+        self.pieces_ = [flow]
+        self.spaces_ = [space]
+        self.weights_ = np.ones(1)
+        self.records_ = [record]
+        self._finish()
+        return self
+
+    def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
+        """Build and train one flow on ``x`` mapped through ``space``."""
+        y, _ = space.to_real(x)
+        init_seed = int(rng.integers(2**63))
+        flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features))
+        patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
+        record = train_flow(
+            flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
+            device=self.device, progress=self.progress, desc=desc,
+        )
+        return flow, record

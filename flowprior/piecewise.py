@@ -1,0 +1,151 @@
+"""Piecewise flows: one MAF per cluster of the samples, mixed by cluster weight."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import make_rng
+from .clustering import kmeans_silhouette, merge_small
+from .data import check_enough, check_inside, read_samples
+from .maf import MAF, MIN_SAMPLES
+from .spaces import Space, parse_bounds
+
+
+def _train_one(estimator: MAF, x, w, space, seed_seq, desc, threads=None):
+    """Train one piece (module-level so joblib can send it to a worker)."""
+    if threads is not None:  # in a worker process: share the cores, don't oversubscribe
+        import torch
+
+        torch.set_num_threads(threads)
+    return estimator._train_piece(x, w, space, np.random.default_rng(seed_seq), desc=desc)
+
+
+class PiecewiseFlow(MAF):
+    """A mixture of MAFs, one per cluster of the samples.
+
+    The density is ``sum_k W_k p_k(theta)`` with ``W_k`` the summed sample
+    weights of cluster ``k``.  Its prior transform is deterministic: the first
+    hypercube coordinate picks the piece by cumulative weight and is rescaled
+    within that piece's slab, the rest goes to that piece's flow.
+
+    Parameters
+    ----------
+    clusters : "auto", int, array_like of int, or a clusterer
+        ``"auto"``: k-means with k in 2..``k_max`` chosen by the silhouette
+        score.  An int: k-means with that k.  An array: one label per sample.
+        An object with ``fit_predict`` (any scikit-learn clusterer): its
+        labels on the standardised samples.
+    k_max : int
+        Largest k tried by ``"auto"``.
+    n_jobs : int
+        Pieces trained in parallel (processes, via joblib) when > 1.
+    min_cluster_size : int
+        Clusters with fewer positive-weight samples are merged into the
+        nearest cluster, with a warning (user-given labels raise instead).
+    **maf_kwargs
+        Passed to each piece's :class:`MAF` (transforms, training, seed...).
+
+    Attributes
+    ----------
+    cluster_labels_ : ndarray of int
+        The cluster of each positive-weight training sample.
+    silhouette_ : dict
+        Silhouette score per k tried (``"auto"`` only).
+    """
+
+    def __init__(self, clusters="auto", k_max: int = 10, n_jobs: int = 1, min_cluster_size: int = 50, **maf_kwargs):
+        super().__init__(**maf_kwargs)
+        self.clusters = clusters
+        self.k_max = k_max
+        self.n_jobs = n_jobs
+        self.min_cluster_size = min_cluster_size
+
+    def get_params(self) -> dict:
+        params = super().get_params()
+        params.update(
+            clusters=self.clusters if isinstance(self.clusters, (str, int)) else None,
+            k_max=self.k_max, n_jobs=self.n_jobs, min_cluster_size=self.min_cluster_size,
+        )
+        return params
+
+    def fit(self, theta, weights=None, bounds=None, names=None) -> "PiecewiseFlow":
+        """Cluster the samples and train one MAF per cluster (see :meth:`MAF.fit`)."""
+        self._check_params()
+        data = read_samples(theta, weights, names)
+        lo, hi = parse_bounds(bounds, data.x.shape[1], data.names)
+        check_inside(data.x, lo, hi)
+        n_all = len(data.x)
+        keep = data.weights > 0
+        check_enough(int(keep.sum()), MIN_SAMPLES)
+        rng = make_rng(self.seed)
+        global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi)
+        y, _ = global_space.to_real(data.x[keep])
+        x, w = data.x[keep], data.weights[keep]
+        labels, self.silhouette_ = self._cluster(y, w, keep, n_all, rng)
+        # Each piece keeps the common bounds, so the mixture's support is the box.
+        ids = np.unique(labels)
+        parts = [(x[labels == k], w[labels == k]) for k in ids]
+        spaces = [Space.fit(xk, wk, lo, hi) for xk, wk in parts]
+        seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(ids))
+        jobs = [(xk, wk, sk, seeds[i], f"piece {i + 1}/{len(ids)}") for i, ((xk, wk), sk) in enumerate(zip(parts, spaces))]
+        if self.n_jobs == 1 or len(ids) == 1:
+            results = [_train_one(self, *job) for job in jobs]
+        else:
+            from joblib import Parallel, delayed
+
+            import os
+
+            n_workers = min(len(jobs), self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1)
+            threads = max(1, (os.cpu_count() or 1) // n_workers)
+            results = Parallel(n_jobs=n_workers)(delayed(_train_one)(self, *job, threads) for job in jobs)
+        self.ndim_ = x.shape[1]
+        self.names_ = data.names
+        self.cluster_labels_ = labels
+        self.pieces_ = [r[0] for r in results]
+        self.records_ = [r[1] for r in results]
+        self.spaces_ = spaces
+        totals = np.array([wk.sum() for _, wk in parts])
+        self.weights_ = totals / totals.sum()
+        self.latex_labels_ = data.labels
+        self._finish()
+        return self
+
+    def _cluster(self, y, w, keep, n_all, rng):
+        c = self.clusters
+        if isinstance(c, str):
+            if c != "auto":
+                raise ValueError(f"clusters: expected 'auto', an int, labels or a clusterer; got {c!r}")
+            labels, scores = kmeans_silhouette(y, w, self.k_max, rng)
+            return merge_small(y, w, labels, self.min_cluster_size), scores
+        if isinstance(c, (int, np.integer)):
+            if c < 1:
+                raise ValueError(f"clusters: expected a positive number of clusters, got {c}")
+            if c == 1:
+                return np.zeros(len(y), dtype=np.int64), {}
+            from sklearn.cluster import KMeans
+
+            km = KMeans(n_clusters=int(c), n_init=4, random_state=int(rng.integers(2**31)))
+            labels = km.fit_predict(y, sample_weight=w)
+            return merge_small(y, w, labels, self.min_cluster_size), {}
+        if hasattr(c, "fit_predict"):
+            labels = np.asarray(c.fit_predict(y))
+            if labels.shape != (len(y),):
+                raise ValueError(f"clusters: the clusterer returned labels of shape {labels.shape}, expected ({len(y)},)")
+            if (labels < 0).any():
+                raise ValueError(
+                    f"clusters: the clusterer left {int((labels < 0).sum())} samples unassigned (label -1, noise); "
+                    "every sample needs a cluster"
+                )
+            return merge_small(y, w, labels, self.min_cluster_size), {}
+        labels = np.asarray(c)
+        if labels.shape != (n_all,):
+            raise ValueError(f"clusters: expected one label per sample, shape ({n_all},); got {labels.shape}")
+        labels = labels[keep]
+        ids, counts = np.unique(labels, return_counts=True)
+        small = [(int(i), int(n)) for i, n in zip(ids, counts) if n < self.min_cluster_size]
+        if small:
+            raise ValueError(
+                f"clusters: labels {[s[0] for s in small]} have too few positive-weight samples "
+                f"({[s[1] for s in small]}, need {self.min_cluster_size}); merge them or lower min_cluster_size"
+            )
+        return np.unique(labels, return_inverse=True)[1].astype(np.int64), {}

@@ -1,0 +1,145 @@
+"""Maps between a bounded parameter box and the real line.
+
+A flow is trained on unbounded coordinates.  Each parameter coordinate is
+mapped to the real line by a bijection chosen by its bounds (logit for
+two-sided, log for one-sided, identity for none) and then standardised.
+Every map carries its log-Jacobian so that densities stay exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Codes for the kind of each coordinate; shared with the compiled kernels.
+NONE, LOWER, UPPER, BOTH = 0, 1, 2, 3
+
+
+def parse_bounds(bounds, ndim: int, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a user's bounds into two float arrays ``lo`` and ``hi``.
+
+    Parameters
+    ----------
+    bounds : None, sequence of (lo, hi) or dict
+        ``None`` means unbounded everywhere.  A sequence holds one ``(lo, hi)``
+        pair per coordinate; ``None`` or an infinite value marks an open side,
+        and a plain ``None`` entry an unbounded coordinate.  A dict maps
+        parameter names to pairs; names not in it are unbounded.
+    ndim : int
+        Number of coordinates.
+    names : list of str, optional
+        Parameter names, needed when ``bounds`` is a dict.
+
+    Returns
+    -------
+    lo, hi : ndarray of shape (ndim,)
+        ``-inf`` / ``+inf`` where a side is open.
+    """
+    lo = np.full(ndim, -np.inf)
+    hi = np.full(ndim, np.inf)
+    if bounds is None:
+        return lo, hi
+    if isinstance(bounds, dict):
+        if names is None:
+            raise ValueError("bounds: a dict of bounds needs parameter names; pass names= or a DataFrame")
+        unknown = [k for k in bounds if k not in names]
+        if unknown:
+            raise ValueError(f"bounds: unknown parameter names {unknown}; known names are {list(names)}")
+        pairs = [bounds.get(n) for n in names]
+    else:
+        pairs = list(bounds)
+        if len(pairs) != ndim:
+            raise ValueError(f"bounds: expected {ndim} (lo, hi) pairs, one per coordinate; got {len(pairs)}")
+    for i, pair in enumerate(pairs):
+        if pair is None:
+            continue
+        try:
+            a, b = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds[{i}]: expected a (lo, hi) pair, got {pair!r}") from None
+        a = -np.inf if a is None else float(a)
+        b = np.inf if b is None else float(b)
+        if np.isnan(a) or np.isnan(b):
+            raise ValueError(f"bounds[{i}]: NaN in {pair!r}; use None for an open side")
+        if a == np.inf or b == -np.inf or not a < b:
+            raise ValueError(f"bounds[{i}]: need lo < hi, got ({a}, {b})")
+        lo[i], hi[i] = a, b
+    return lo, hi
+
+
+def kinds_of(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Kind code of each coordinate from its bounds."""
+    flo, fhi = np.isfinite(lo), np.isfinite(hi)
+    return np.where(flo & fhi, BOTH, np.where(flo, LOWER, np.where(fhi, UPPER, NONE))).astype(np.int64)
+
+
+@dataclass
+class Space:
+    """A box (possibly open on any side) mapped to standardised real coordinates.
+
+    ``to_real`` sends ``x`` in the box to ``y = (g(x) - mean) / std``;
+    ``from_real`` is its inverse.  ``mean`` and ``std`` are those of ``g(x)``
+    over the training samples.
+    """
+
+    lo: np.ndarray
+    hi: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return kinds_of(self.lo, self.hi)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> "Space":
+        """Standardise with the weighted mean and standard deviation of ``g(x)``."""
+        space = cls(lo, hi, np.zeros(len(lo)), np.ones(len(lo)))
+        g, _ = space._unbound(x)
+        w = weights / weights.sum()
+        mean = w @ g
+        std = np.sqrt(w @ (g - mean) ** 2)
+        # A coordinate with no spread (one distinct sample) still needs a scale.
+        std = np.where(std > 0, std, 1.0)
+        return cls(lo, hi, mean, std)
+
+    def inside(self, x: np.ndarray) -> np.ndarray:
+        """Boolean mask of rows strictly inside the box."""
+        return np.all((x > self.lo) & (x < self.hi), axis=-1)
+
+    def _unbound(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        kinds = self.kinds
+        lo, hi = self.lo, self.hi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            llo = np.log(x - np.where(np.isfinite(lo), lo, 0.0))
+            lhi = np.log(np.where(np.isfinite(hi), hi, 0.0) - x)
+        g = np.select([kinds == BOTH, kinds == LOWER, kinds == UPPER], [llo - lhi, llo, -lhi], x)
+        width = np.log(np.where(kinds == BOTH, hi - lo, 1.0))
+        logdet = np.select([kinds == BOTH, kinds == LOWER, kinds == UPPER], [width - llo - lhi, -llo, -lhi], 0.0)
+        return g, logdet.sum(axis=-1)
+
+    def to_real(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map box points to standardised real coordinates.
+
+        Returns ``y`` and ``log|dy/dx|`` per row.
+        """
+        g, logdet = self._unbound(x)
+        return (g - self.mean) / self.std, logdet - np.log(self.std).sum()
+
+    def from_real(self, y: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_real`, clipped to stay strictly inside the box."""
+        kinds = self.kinds
+        g = self.mean + self.std * y
+        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
+        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
+        with np.errstate(over="ignore"):
+            sig = 0.5 * (1.0 + np.tanh(0.5 * g))
+            x = np.select(
+                [kinds == BOTH, kinds == LOWER, kinds == UPPER],
+                [lo + (hi - lo) * sig, lo + np.exp(np.minimum(g, 709.0)), hi - np.exp(np.minimum(-g, 709.0))],
+                g,
+            )
+        inner_lo = np.nextafter(self.lo, np.inf)
+        inner_hi = np.nextafter(self.hi, -np.inf)
+        return np.clip(x, inner_lo, inner_hi)
