@@ -20,6 +20,8 @@ class TrainingRecord:
     best_epoch: int = -1
     stopped_early: bool = False
     fit_time: float = 0.0
+    #: Rows (of the arrays passed to ``train_flow``) held out; not saved to files.
+    val_rows: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -76,6 +78,7 @@ def train_flow(
         order = np.argsort(-w, kind="stable")
         val = order[1::5]
         tr = np.setdiff1d(np.arange(n), val)
+    record.val_rows = np.sort(val)
     dtype = torch.float32
     yt = torch.as_tensor(y[tr], dtype=dtype, device=device)
     wt = torch.as_tensor(w[tr] / w[tr].mean(), dtype=dtype, device=device)
