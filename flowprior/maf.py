@@ -25,7 +25,8 @@ class MAF(FlowDensity):
     max_epochs : int
         Upper limit on training epochs.
     learning_rate : float
-        Adam's step size.
+        Adam's initial step size; halved whenever the held-out loss stalls
+        for a quarter of the patience.
     batch_size : int
         Rows per gradient step.
     val_fraction : float
@@ -56,8 +57,8 @@ class MAF(FlowDensity):
         hidden_features=(64, 64),
         *,
         max_epochs: int = 1000,
-        learning_rate: float = 1e-3,
-        batch_size: int = 256,
+        learning_rate: float = 3e-3,
+        batch_size: int = 512,
         val_fraction: float = 0.2,
         patience: int | None = None,
         seed=None,

@@ -58,6 +58,7 @@ def train_flow(
     device: str | torch.device = "cpu",
     progress: bool = True,
     desc: str = "training",
+    lr_decay: bool = True,
 ) -> TrainingRecord:
     """Train ``flow`` in place on rows ``y`` with weights ``w``.
 
@@ -86,6 +87,12 @@ def train_flow(
     wv = torch.as_tensor(w[val] / w[val].mean(), dtype=dtype, device=device)
     flow.to(device)
     optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, foreach=True)
+    scheduler = None
+    if lr_decay:
+        # Halve the step once the held-out loss stalls for a quarter of the
+        # patience: large early steps for speed, small late ones to settle.
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, patience // 4))
     best = np.inf
     best_state = None
     n_tr = len(tr)
@@ -107,6 +114,8 @@ def train_flow(
         flow.eval()
         with torch.no_grad():
             val_loss = float(_weighted_nll(flow, yv, wv))
+        if scheduler is not None and np.isfinite(val_loss):
+            scheduler.step(val_loss)
         record.train_loss.append(total / n_tr)
         record.val_loss.append(val_loss)
         if val_loss < best:
