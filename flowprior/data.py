@@ -107,7 +107,7 @@ def check_inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "the
         cols = np.flatnonzero((x[r] <= lo) | (x[r] >= hi))
         raise ValueError(
             f"{what}: samples outside the bounds (or on them) in {_rows(outside)}; e.g. row {r}, "
-            f"column {int(cols[0])}: {x[r, cols[0]]!r} not in the open interval "
+            f"column {int(cols[0])}: {float(x[r, cols[0]])!r} not in the open interval "
             f"({lo[cols[0]]}, {hi[cols[0]]}). Widen the bounds to the prior's support."
         )
 

@@ -1,0 +1,74 @@
+"""Paper Table 1: KL divergence of MAF and piecewise MAF against exact 2-D targets.
+
+KL is the paper's eq. 16, ``E_q[log q - log p]`` over 20 000 flow samples,
+with its Monte Carlo error; each flow is trained on 10 000 exact samples of
+normflows' TwoMoons, CircularGaussianMixture(8) and RingMixture(2).  Repeats
+use different training samples and seeds; the table gives the mean KL over
+repeats with the error of that mean, and the median fit wall time.
+
+    python benchmarks/table1.py [--repeats 10] [--targets TwoMoons ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import targets  # noqa: E402
+
+import flowprior as fp  # noqa: E402
+
+PAPER = {"TwoMoons": "0.004 ± 0.022", "CircularGaussianMixture": "0.001 ± 0.005", "RingMixture": "0.031 ± 0.032"}
+
+
+def run(name: str, kind: str, repeat: int) -> dict:
+    x = targets.sample(name, 10000, seed=1000 + repeat)
+    est = fp.MAF(seed=repeat, progress=False) if kind == "MAF" else fp.PiecewiseFlow(seed=repeat, progress=False)
+    t0 = time.perf_counter()
+    est.fit(x)
+    fit = time.perf_counter() - t0
+    kl, err = targets.kl_divergence(est, name, seed=repeat)
+    return {"target": name, "kind": kind, "repeat": repeat, "kl": kl, "kl_err": err, "fit_s": fit,
+            "pieces": len(est.pieces_)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--targets", nargs="*", default=list(PAPER))
+    ap.add_argument("--kinds", nargs="*", default=["MAF", "Piecewise"])
+    ap.add_argument("--json", help="also write every run to this file")
+    args = ap.parse_args()
+    rows = []
+    for name in args.targets:
+        for kind in args.kinds:
+            for r in range(args.repeats):
+                row = run(name, kind, r)
+                rows.append(row)
+                print(f"  {name:24s} {kind:9s} #{r}: KL {row['kl']:.4f} ± {row['kl_err']:.4f}, "
+                      f"fit {row['fit_s']:.1f} s, {row['pieces']} piece(s)", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores; {args.repeats} repeats")
+    print(f"{'target':24s} {'flow':9s} {'KL mean ± err':>18s} {'median fit s':>13s} {'pieces':>7s}  paper (piecewise)")
+    for name in args.targets:
+        for kind in args.kinds:
+            sel = [r for r in rows if r["target"] == name and r["kind"] == kind]
+            kl = np.array([r["kl"] for r in sel])
+            err = kl.std(ddof=1) / np.sqrt(len(kl)) if len(kl) > 1 else sel[0]["kl_err"]
+            fits = np.median([r["fit_s"] for r in sel])
+            pieces = np.median([r["pieces"] for r in sel])
+            paper = PAPER[name] if kind == "Piecewise" else ""
+            print(f"{name:24s} {kind:9s} {kl.mean():9.4f} ± {err:6.4f} {fits:13.1f} {pieces:7.0f}  {paper}")
+
+
+if __name__ == "__main__":
+    main()
