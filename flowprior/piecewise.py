@@ -11,12 +11,8 @@ from .maf import MAF, MIN_SAMPLES
 from .spaces import Space, parse_bounds
 
 
-def _train_one(estimator: MAF, x, w, space, seed_seq, desc, threads=None):
+def _train_one(estimator: MAF, x, w, space, seed_seq, desc):
     """Train one piece (module-level so joblib can send it to a worker)."""
-    if threads is not None:  # in a worker process: share the cores, don't oversubscribe
-        import torch
-
-        torch.set_num_threads(threads)
     return estimator._train_piece(x, w, space, np.random.default_rng(seed_seq), desc=desc)
 
 
@@ -96,8 +92,7 @@ class PiecewiseFlow(MAF):
             import os
 
             n_workers = min(len(jobs), self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1)
-            threads = max(1, (os.cpu_count() or 1) // n_workers)
-            results = Parallel(n_jobs=n_workers)(delayed(_train_one)(self, *job, threads) for job in jobs)
+            results = Parallel(n_jobs=n_workers)(delayed(_train_one)(self, *job) for job in jobs)
         self.ndim_ = x.shape[1]
         self.names_ = data.names
         self.cluster_labels_ = labels

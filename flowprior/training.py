@@ -40,6 +40,21 @@ def seeded(seed: int, build):
         return build()
 
 
+class _threads:
+    """Use ``n`` torch threads inside the block, then restore the caller's setting."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
 def _weighted_nll(flow, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return -(w * flow().log_prob(y)).sum() / w.sum()
 
@@ -59,6 +74,7 @@ def train_flow(
     progress: bool = True,
     desc: str = "training",
     lr_decay: bool = True,
+    threads: int | None = 1,
 ) -> TrainingRecord:
     """Train ``flow`` in place on rows ``y`` with weights ``w``.
 
