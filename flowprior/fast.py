@@ -53,7 +53,7 @@ class FastFlow:
     lo: np.ndarray
     hi: np.ndarray
     mean: np.ndarray  # (K, d)
-    std: np.ndarray  # (K, d)
+    chol: np.ndarray  # (K, d, d) lower-triangular
     logw: np.ndarray  # (K,)
     cumw: np.ndarray  # (K,)
     hmax: int
@@ -63,7 +63,7 @@ class FastFlow:
         return (
             self.w, self.b, self.woff, self.boff, self.nin, self.nout, self.nlayers,
             self.ready, self.pos2feat, self.n_transforms, self.kinds, self.lo, self.hi,
-            self.mean, self.std, self.logw, self.cumw, self.hmax,
+            self.mean, self.chol, self.logw, self.cumw, self.hmax,
         )
 
     def prior_transform(self, u: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -181,7 +181,7 @@ def export(pieces: list, spaces: list, weights: np.ndarray) -> FastFlow:
         w=np.concatenate(flat_w), b=np.concatenate(flat_b), woff=woff, boff=boff, nin=nin, nout=nout,
         nlayers=nlayers, ready=ready, pos2feat=np.array(orders, dtype=np.int64), n_transforms=n_transforms,
         kinds=spaces[0].kinds, lo=spaces[0].lo.copy(), hi=spaces[0].hi.copy(),
-        mean=np.array([s.mean for s in spaces]), std=np.array([s.std for s in spaces]),
+        mean=np.array([s.mean for s in spaces]), chol=np.array([s.chol for s in spaces]),
         logw=np.log(weights), cumw=np.cumsum(weights), hmax=hmax,
     )
 
@@ -350,13 +350,17 @@ def _ndtri(p):
 
 @njit(cache=True)
 def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers, n_transforms,
-                    kinds, lo, hi, mean, std):
+                    kinds, lo, hi, mean, chol):
     d = xrow.shape[0]
     lp = 0.0
     for i in range(d):
         gv, ld = _unbound(xrow[i], kinds[i], lo[i], hi[i])
-        yrow[i] = (gv - mean[k, i]) / std[k, i]
-        lp += ld - math.log(std[k, i])
+        # Forward substitution: y = chol^-1 (g - mean).
+        acc = gv - mean[k, i]
+        for j in range(i):
+            acc -= chol[k, i, j] * yrow[j]
+        yrow[i] = acc / chol[k, i, i]
+        lp += ld - math.log(chol[k, i, i])
     for t in range(n_transforms):
         g = k * n_transforms + t
         lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h)
@@ -370,7 +374,7 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
 
 @njit(cache=True)
 def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo, hi,
-              mean, std, logw, cumw, hmax):
+              mean, chol, logw, cumw, hmax):
     n, d = x.shape
     K = logw.shape[0]
     out = np.empty(n)
@@ -391,7 +395,7 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
         m = -np.inf
         for k in range(K):
             lps[k] = logw[k] + _piece_log_prob(x[r], k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout,
-                                               nlayers, n_transforms, kinds, lo, hi, mean, std)
+                                               nlayers, n_transforms, kinds, lo, hi, mean, chol)
             if lps[k] > m:
                 m = lps[k]
         if m == -np.inf:
@@ -406,19 +410,19 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
 
 @njit(cache=True)
 def _to_base(x, piece, z, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-             hi, mean, std, logw, cumw, hmax):
+             hi, mean, chol, logw, cumw, hmax):
     n, d = x.shape
     h = np.empty((max(woff.shape[1] - 1, 1), hmax))
     yrow = np.empty(d)
     tmp = np.empty(d)
     for r in range(n):
         _piece_log_prob(x[r], piece[r], z[r], yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers,
-                        n_transforms, kinds, lo, hi, mean, std)
+                        n_transforms, kinds, lo, hi, mean, chol)
 
 
 @njit(cache=True)
 def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-                     hi, mean, std, logw, cumw, hmax):
+                     hi, mean, chol, logw, cumw, hmax):
     """Rows of the unit cube -> parameters. Returns False (and stops) on u outside [0, 1]."""
     n, d = u.shape
     K = logw.shape[0]
@@ -451,6 +455,8 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
             for i in range(d):
                 zrow[i] = yrow[i]
         for i in range(d):
-            gv = mean[k, i] + std[k, i] * zrow[i]
+            gv = mean[k, i]
+            for j in range(i + 1):
+                gv += chol[k, i, j] * zrow[j]
             x[r, i] = _bound(gv, kinds[i], lo[i], hi[i])
     return True

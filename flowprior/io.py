@@ -34,7 +34,7 @@ def save(flow, path) -> None:
     }
     for k, (piece, space) in enumerate(zip(flow.pieces_, flow.spaces_)):
         tensors[f"piece{k}.mean"] = torch.as_tensor(space.mean)
-        tensors[f"piece{k}.std"] = torch.as_tensor(space.std)
+        tensors[f"piece{k}.chol"] = torch.as_tensor(space.chol)
         for name, value in piece.state_dict().items():
             tensors[f"piece{k}.flow.{name}"] = value.detach().cpu().contiguous().clone()
     if hasattr(flow, "cluster_labels_"):
@@ -115,7 +115,7 @@ def load(path):
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
             spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
-                                tensors[f"piece{k}.std"].numpy().astype(float)))
+                                tensors[f"piece{k}.chol"].numpy().astype(float)))
         flow.ndim_ = ndim
         flow.names_ = meta["names"]
         flow.latex_labels_ = meta["latex_labels"]

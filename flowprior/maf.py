@@ -34,6 +34,11 @@ class MAF(FlowDensity):
     patience : int, optional
         Epochs without held-out improvement before stopping; default 2 % of
         ``max_epochs`` (the piecewise-flows paper's choice), at least 1.
+    whiten : bool
+        Whiten the (unbounded) coordinates with the samples' weighted
+        covariance before the flow, rather than only standardising them.
+        With the flow initialised to the identity, training then starts from
+        the weighted Gaussian fit.
     seed : int, numpy Generator or None
         Seeds weight initialisation, the held-out split and batch order.
         Same seed and data give an identical flow.
@@ -61,6 +66,7 @@ class MAF(FlowDensity):
         batch_size: int = 512,
         val_fraction: float = 0.2,
         patience: int | None = None,
+        whiten: bool = True,
         seed=None,
         device: str = "cpu",
         progress: bool = True,
@@ -72,6 +78,7 @@ class MAF(FlowDensity):
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.patience = patience
+        self.whiten = whiten
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -86,6 +93,7 @@ class MAF(FlowDensity):
             "batch_size": self.batch_size,
             "val_fraction": self.val_fraction,
             "patience": self.patience,
+            "whiten": self.whiten,
             "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
             "device": self.device,
             "progress": self.progress,
@@ -139,7 +147,7 @@ class MAF(FlowDensity):
         check_enough(int(keep.sum()), MIN_SAMPLES)
         x, w = data.x[keep], data.weights[keep]
         rng = make_rng(self.seed)
-        space = Space.fit(x, w, lo, hi)
+        space = Space.fit(x, w, lo, hi, whiten=self.whiten)
         flow, record = self._train_piece(x, w, space, rng)
         self.ndim_ = x.shape[1]
         self.names_ = data.names

@@ -74,14 +74,14 @@ class PiecewiseFlow(MAF):
         keep = data.weights > 0
         check_enough(int(keep.sum()), MIN_SAMPLES)
         rng = make_rng(self.seed)
-        global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi)
+        global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi, whiten=False)
         y, _ = global_space.to_real(data.x[keep])
         x, w = data.x[keep], data.weights[keep]
         labels, self.silhouette_ = self._cluster(y, w, keep, n_all, rng)
         # Each piece keeps the common bounds, so the mixture's support is the box.
         ids = np.unique(labels)
         parts = [(x[labels == k], w[labels == k]) for k in ids]
-        spaces = [Space.fit(xk, wk, lo, hi) for xk, wk in parts]
+        spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten) for xk, wk in parts]
         seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(ids))
         jobs = [(xk, wk, sk, seeds[i], f"piece {i + 1}/{len(ids)}") for i, ((xk, wk), sk) in enumerate(zip(parts, spaces))]
         if self.n_jobs == 1 or len(ids) == 1:

@@ -78,31 +78,45 @@ def kinds_of(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 class Space:
     """A box (possibly open on any side) mapped to standardised real coordinates.
 
-    ``to_real`` sends ``x`` in the box to ``y = (g(x) - mean) / std``;
-    ``from_real`` is its inverse.  ``mean`` and ``std`` are those of ``g(x)``
-    over the training samples.
+    ``to_real`` sends ``x`` in the box to ``y = chol^-1 (g(x) - mean)``;
+    ``from_real`` is its inverse.  ``mean`` is the weighted mean of ``g(x)``
+    over the training samples and ``chol`` the Cholesky factor of their
+    weighted covariance (whitening), or its diagonal (standardisation).
+    After whitening, a flow that starts as the identity starts as the
+    weighted Gaussian fit, so training only has to learn departures from it.
     """
 
     lo: np.ndarray
     hi: np.ndarray
     mean: np.ndarray
-    std: np.ndarray
+    chol: np.ndarray
 
     @property
     def kinds(self) -> np.ndarray:
         return kinds_of(self.lo, self.hi)
 
     @classmethod
-    def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> "Space":
-        """Standardise with the weighted mean and standard deviation of ``g(x)``."""
-        space = cls(lo, hi, np.zeros(len(lo)), np.ones(len(lo)))
+    def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, whiten: bool = True) -> "Space":
+        """Centre and whiten (or standardise) with the weighted moments of ``g(x)``."""
+        d = len(lo)
+        space = cls(lo, hi, np.zeros(d), np.eye(d))
         g, _ = space._unbound(x)
         w = weights / weights.sum()
         mean = w @ g
-        std = np.sqrt(w @ (g - mean) ** 2)
+        r = g - mean
+        std = np.sqrt(w @ r**2)
         # A coordinate with no spread (one distinct sample) still needs a scale.
         std = np.where(std > 0, std, 1.0)
-        return cls(lo, hi, mean, std)
+        chol = np.diag(std)
+        if whiten and d > 1:
+            corr = (r / std).T @ ((r / std) * w[:, None])
+            try:
+                chol = std[:, None] * np.linalg.cholesky(corr + 1e-10 * np.eye(d))
+            except np.linalg.LinAlgError:
+                pass  # degenerate samples (fewer than d independent directions): standardise only
+            if not np.all(np.diag(chol) > 0):
+                chol = np.diag(std)
+        return cls(lo, hi, mean, chol)
 
     def inside(self, x: np.ndarray) -> np.ndarray:
         """Boolean mask of rows strictly inside the box."""
@@ -124,13 +138,16 @@ class Space:
 
         Returns ``y`` and ``log|dy/dx|`` per row.
         """
+        from scipy.linalg import solve_triangular
+
         g, logdet = self._unbound(x)
-        return (g - self.mean) / self.std, logdet - np.log(self.std).sum()
+        y = solve_triangular(self.chol, (g - self.mean).T, lower=True).T
+        return y, logdet - np.log(np.diag(self.chol)).sum()
 
     def from_real(self, y: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_real`, clipped to stay strictly inside the box."""
         kinds = self.kinds
-        g = self.mean + self.std * y
+        g = self.mean + y @ self.chol.T
         lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
         hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
         with np.errstate(over="ignore"):

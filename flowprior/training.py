@@ -13,7 +13,10 @@ from tqdm.auto import tqdm
 
 @dataclass
 class TrainingRecord:
-    """What happened during training; ``best_epoch`` is the restored one."""
+    """What happened during training; ``best_epoch`` is the restored one.
+
+    Entry 0 of the loss lists is the untrained flow (no training loss).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -109,11 +112,19 @@ def train_flow(
         # patience: large early steps for speed, small late ones to settle.
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=0.5, patience=max(1, patience // 4))
-    best = np.inf
-    best_state = None
+    # Epoch 0 is the untrained flow: if no epoch beats it on held-out data,
+    # it is what we keep.
+    flow.eval()
+    with torch.no_grad():
+        initial = float(_weighted_nll(flow, yv, wv))
+    record.train_loss.append(float("nan"))
+    record.val_loss.append(initial)
+    best = initial if np.isfinite(initial) else np.inf
+    best_state = copy.deepcopy(flow.state_dict()) if np.isfinite(initial) else None
+    record.best_epoch = 0
     n_tr = len(tr)
-    bar = tqdm(range(max_epochs), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
+    bar = tqdm(total=max_epochs, desc=desc, disable=not progress, leave=False)
+    for epoch in range(1, max_epochs + 1):
         flow.train()
         order = torch.as_tensor(rng.permutation(n_tr), device=device)
         total = 0.0
@@ -141,6 +152,7 @@ def train_flow(
         elif epoch - record.best_epoch >= patience:
             record.stopped_early = True
             break
+        bar.update()
         if progress:
             bar.set_postfix(val=f"{val_loss:.4f}", best=f"{best:.4f}")
     bar.close()

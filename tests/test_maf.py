@@ -93,29 +93,37 @@ def test_pushforward_of_uniform_matches_density():
     assert res.pvalue > 0.01
 
 
-def test_same_seed_same_flow_and_global_rng_untouched(gauss_samples):
+def banana(n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    return np.column_stack([a, a**2 + 0.5 * rng.normal(size=n)])
+
+
+def test_same_seed_same_flow_and_global_rng_untouched():
+    x = banana(1000, 0)  # not Gaussian, so training moves away from the initial Gaussian fit
     np_state = np.random.get_state()[1].copy()
     torch_state = torch.get_rng_state().clone()
-    a = fp.MAF(seed=11, **QUICK).fit(gauss_samples[:1000])
-    b = fp.MAF(seed=11, **QUICK).fit(gauss_samples[:1000])
+    a = fp.MAF(seed=11, **QUICK).fit(x)
+    b = fp.MAF(seed=11, **QUICK).fit(x)
     a.sample(10, seed=0)
     assert np.array_equal(np.random.get_state()[1], np_state)
     assert torch.equal(torch.get_rng_state(), torch_state)
     for (ka, va), (kb, vb) in zip(a.flow_.state_dict().items(), b.flow_.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
-    c = fp.MAF(seed=12, **QUICK).fit(gauss_samples[:1000])
+    assert a.record_.best_epoch > 0
+    c = fp.MAF(seed=12, **QUICK).fit(x)
     assert not np.array_equal(a.sample(5, seed=0), c.sample(5, seed=0))
 
 
 def test_early_stopping_restores_best_epoch():
-    rng = np.random.default_rng(5)
-    # Few samples and a large flow: overfits, so the held-out loss turns up.
-    x = rng.normal(size=(200, 2))
+    # Few samples and a large flow: it first learns the banana, then overfits,
+    # so the held-out loss turns up again.
+    x = banana(300, 5)
     f = fp.MAF(seed=0, n_transforms=4, hidden_features=(128, 128), max_epochs=500, patience=10,
                batch_size=64, learning_rate=1e-2, progress=False).fit(x)
     rec = f.record_
     assert rec.stopped_early
-    assert rec.best_epoch == int(np.argmin(rec.val_loss))
+    assert rec.best_epoch == int(np.argmin(rec.val_loss)) > 0
     assert rec.val_loss[-1] > min(rec.val_loss)  # the last epoch was worse...
     space = f.spaces_[0]
     y, _ = space.to_real(x[rec.val_rows])
@@ -124,6 +132,17 @@ def test_early_stopping_restores_best_epoch():
                                        torch.ones(len(y))))
     # ...and the model we hold has the minimum held-out loss, not the last one.
     assert restored == pytest.approx(min(rec.val_loss), rel=1e-5)
+
+
+def test_gaussian_data_keeps_the_gaussian_fit(gauss_samples):
+    """Whitening + identity initialisation: epoch 0 is the weighted Gaussian fit."""
+    f = fp.MAF(seed=0, **QUICK).fit(gauss_samples[:400])
+    # The untrained flow's held-out loss is recorded, and training only replaces
+    # it if an epoch does better on held-out data.
+    assert f.record_.val_loss[f.record_.best_epoch] <= f.record_.val_loss[0]
+    space = f.spaces_[0]
+    y, _ = space.to_real(gauss_samples[:400])
+    assert np.allclose(y.mean(axis=0), 0, atol=1e-9) and np.allclose(np.cov(y.T, bias=True), np.eye(3), atol=1e-6)
 
 
 def test_zero_weights_allowed_and_ignored(gauss_samples):
