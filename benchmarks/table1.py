@@ -4,7 +4,8 @@ KL is the paper's eq. 16, ``E_q[log q - log p]`` over 20 000 flow samples,
 with its Monte Carlo error; each flow is trained on 10 000 exact samples of
 normflows' TwoMoons, CircularGaussianMixture(8) and RingMixture(2).  Repeats
 use different training samples and seeds; the table gives the mean KL over
-repeats with the error of that mean, and the median fit wall time.
+repeats with the error of that mean, their standard deviation and maximum,
+and the median fit wall time (flowprior defaults, one process).
 
     python benchmarks/table1.py [--repeats 10] [--targets TwoMoons ...]
 """
@@ -58,7 +59,7 @@ def main() -> None:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores; {args.repeats} repeats")
-    print(f"{'target':24s} {'flow':9s} {'KL mean ± err':>18s} {'median fit s':>13s} {'pieces':>7s}  paper (piecewise)")
+    print(f"{'target':24s} {'flow':9s} {'KL mean ± err':>18s} {'sd':>7s} {'max':>7s} {'median fit s':>13s} {'pieces':>7s}  paper (piecewise)")
     for name in args.targets:
         for kind in args.kinds:
             sel = [r for r in rows if r["target"] == name and r["kind"] == kind]
@@ -67,7 +68,8 @@ def main() -> None:
             fits = np.median([r["fit_s"] for r in sel])
             pieces = np.median([r["pieces"] for r in sel])
             paper = PAPER[name] if kind == "Piecewise" else ""
-            print(f"{name:24s} {kind:9s} {kl.mean():9.4f} ± {err:6.4f} {fits:13.1f} {pieces:7.0f}  {paper}")
+            sd = kl.std(ddof=1) if len(kl) > 1 else float("nan")
+            print(f"{name:24s} {kind:9s} {kl.mean():9.4f} ± {err:6.4f} {sd:7.4f} {kl.max():7.4f} {fits:13.1f} {pieces:7.0f}  {paper}")
 
 
 if __name__ == "__main__":

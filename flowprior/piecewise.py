@@ -49,7 +49,7 @@ class PiecewiseFlow(MAF):
         Silhouette score per k tried (``"auto"`` only).
     """
 
-    def __init__(self, clusters="auto", k_max: int = 10, n_jobs: int = 1, min_cluster_size: int = 50, **maf_kwargs):
+    def __init__(self, clusters="auto", k_max: int = 20, n_jobs: int = 1, min_cluster_size: int = 50, **maf_kwargs):
         super().__init__(**maf_kwargs)
         self.clusters = clusters
         self.k_max = k_max
