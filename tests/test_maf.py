@@ -103,7 +103,9 @@ def test_same_seed_same_flow_and_global_rng_untouched():
     x = banana(1000, 0)  # not Gaussian, so training moves away from the initial Gaussian fit
     np_state = np.random.get_state()[1].copy()
     torch_state = torch.get_rng_state().clone()
+    threads = torch.get_num_threads()
     a = fp.MAF(seed=11, **QUICK).fit(x)
+    assert torch.get_num_threads() == threads  # training's one-thread setting is undone
     b = fp.MAF(seed=11, **QUICK).fit(x)
     a.sample(10, seed=0)
     assert np.array_equal(np.random.get_state()[1], np_state)
