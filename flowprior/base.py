@@ -9,7 +9,7 @@ import torch
 from scipy.special import logsumexp, ndtr, ndtri
 
 from . import fast
-from .data import as_points, unit_cube_error
+from .data import as_points, check_inside, unit_cube_error
 from .spaces import Space
 
 
@@ -190,8 +190,6 @@ class FlowDensity:
         """
         self._check_fitted()
         x, single = self._points(theta)
-        from .data import check_inside
-
         check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
         piece = self._piece_of(x)
         u = ndtr(self._fast.to_base(x, piece))

@@ -56,6 +56,14 @@ class PiecewiseFlow(MAF):
         self.n_jobs = n_jobs
         self.min_cluster_size = min_cluster_size
 
+    @property
+    def flow_(self):
+        raise AttributeError("a PiecewiseFlow has one flow per piece: use pieces_ (and records_, weights_)")
+
+    @property
+    def record_(self):
+        raise AttributeError("a PiecewiseFlow has one training record per piece: use records_")
+
     def get_params(self) -> dict:
         params = super().get_params()
         params.update(
