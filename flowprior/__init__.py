@@ -11,7 +11,9 @@ from .base import FlowDensity
 from .io import load
 from .maf import MAF
 from .piecewise import PiecewiseFlow
+from .result import Result
 from .spaces import Space
+from .workflows import enhanced_run, run
 
-__all__ = ["MAF", "PiecewiseFlow", "FlowDensity", "Space", "load"]
+__all__ = ["MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run"]
 __version__ = "0.1.0"

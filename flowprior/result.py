@@ -1,0 +1,45 @@
+"""The one result type every sampler adapter returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Result:
+    """A nested-sampling run, whatever the sampler.
+
+    Attributes
+    ----------
+    samples : anesthetic.NestedSamples
+        Dead (and final live) points in physical parameters, with the
+        log-likelihood the sampler saw (for an enhanced run: the
+        repartitioned one, so that anesthetic's weights and evidence are
+        right) and birth contours.
+    logZ, logZerr : float
+        The sampler's log-evidence and its error.
+    ncall : dict
+        Likelihood calls: ``{"total": ...}``, plus ``"low"`` and ``"high"``
+        for an enhanced run.
+    samples_u : ndarray
+        The same points in the sampler's unit hypercube.
+    sampler : str
+        ``"dynesty"`` or ``"polychord"``.
+    raw : object
+        The sampler's own result object.
+    flow, low : optional
+        For an enhanced run: the trained flow and the low-resolution Result.
+    """
+
+    samples: Any
+    logZ: float
+    logZerr: float
+    ncall: dict
+    samples_u: np.ndarray
+    sampler: str
+    raw: Any = field(default=None, repr=False)
+    flow: Any = field(default=None, repr=False)
+    low: Any = field(default=None, repr=False)
