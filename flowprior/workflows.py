@@ -9,10 +9,13 @@ import warnings
 import numpy as np
 
 from .base import FlowDensity, make_rng
+from .defensive import DefensiveFlow
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
 
 SAMPLERS = ("dynesty", "polychord")
+#: Default weight of the uniform cube in the enhanced run's prior (see benchmarks/RESULTS.md).
+DEFENSIVE = 0.0
 
 
 def _adapter(sampler: str):
@@ -83,14 +86,18 @@ def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensit
 
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
-                 nlive_low: int = 25, flow="auto", seed=None, names=None, pool=None,
-                 sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
+                 nlive_low: int = 25, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
+                 pool=None, sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
 
     The high-resolution run samples the flow's hypercube ``v``; the flow maps
     it to the user's hypercube ``u`` and the likelihood is repartitioned,
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
+
+    ``defensive`` is the weight of the uniform cube mixed into the flow prior
+    (:class:`~flowprior.defensive.DefensiveFlow`): it bounds ``L / q`` where the
+    flow is too narrow.  0 uses the flow alone.
 
     Returns
     -------
@@ -101,6 +108,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     """
     _check_common(ndim, nlive)
     _check_common(ndim, nlive_low)
+    if not 0 <= defensive < 1:
+        raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     adapter = _adapter(sampler)
@@ -110,8 +119,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     t0 = time.perf_counter()
     trained = _train(flow, low, ndim, rng)
     train_time = time.perf_counter() - t0
-    like = RepartitionedLikelihood(loglike, prior_transform, trained)
-    high = adapter.run(like, trained, ndim, nlive=nlive, seed=rng, names=names, pool=pool,
+    prior = DefensiveFlow(trained, defensive) if defensive else trained
+    like = RepartitionedLikelihood(loglike, prior_transform, prior)
+    high = adapter.run(like, prior, ndim, nlive=nlive, seed=rng, names=names, pool=pool,
                        sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
     # The high run's points are in the user's hypercube u; map them to parameters.
     u = np.array(high.samples.iloc[:, :ndim].to_numpy(dtype=float))
@@ -130,18 +140,23 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
 def _warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
     """Warn when the high-resolution posterior sits where the flow has little mass.
 
-    The flow's own hypercube coordinate of each point, ``v``, is uniform under
-    the flow; posterior weight piling up in the outer 1 % shell of any
-    ``v`` coordinate means the flow is narrower than the posterior there.
+    Under the flow, its own hypercube coordinates ``v = flow^-1(u)`` are
+    uniform, so a 1 % outer shell of any coordinate holds about
+    ``1 - 0.99^d`` of its mass.  Posterior weight piling up there means the
+    flow is narrower than the posterior (the defensive component, if any,
+    is what is holding the answer up there).
     """
-    v = result.raw.samples_u
+    flow = result.flow
+    tiny = 1e-12
+    v = flow.inverse_transform(np.clip(result.samples_u, tiny, 1 - tiny))
     w = result.samples.get_weights()
     w = w / w.sum()
     edge = np.any((v < 0.005) | (v > 0.995), axis=1)
     expected = 1 - 0.99 ** v.shape[1]
-    if w[edge].sum() > max(share, 3 * expected):
+    result.tail_weight = float(w[edge].sum())
+    if result.tail_weight > max(share, 3 * expected):
         warnings.warn(
-            f"{w[edge].sum():.1%} of the high-resolution posterior lies in the flow's outer 1 % tails "
+            f"{result.tail_weight:.1%} of the high-resolution posterior lies in the flow's outer 1 % tails "
             f"(expected {expected:.1%}): the flow is narrower than the posterior there, so the result may "
             "be biased; retrain with more low-resolution samples or a broader flow",
             stacklevel=3,
