@@ -10,7 +10,7 @@ TORCH ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprior-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-planck test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) demos/two_rings.py
+
+demo-planck: $(STAMP)
+	MPLBACKEND=Agg $(PY) demos/planck.py
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
