@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from .base import FlowDensity, make_rng
+from .base import FlowDensity
 from .defensive import DefensiveFlow
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -87,7 +87,8 @@ def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensit
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
                  nlive_low: int = 25, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
-                 pool=None, sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
+                 outdir=None, pool=None, sampler_kwargs: dict | None = None,
+                 run_kwargs: dict | None = None) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
 
     The high-resolution run samples the flow's hypercube ``v``; the flow maps
@@ -98,6 +99,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``defensive`` is the weight of the uniform cube mixed into the flow prior
     (:class:`~flowprior.defensive.DefensiveFlow`): it bounds ``L / q`` where the
     flow is too narrow.  0 uses the flow alone.
+
+    With ``outdir``, each stage writes its result there (see
+    :mod:`flowprior.stages`); rerunning after an interruption loads the
+    finished stages and resumes at the first unfinished one.  Each stage has
+    its own seed drawn from ``seed``, so a resumed run gives the same answer
+    as an uninterrupted one.
 
     Returns
     -------
@@ -113,25 +120,62 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     adapter = _adapter(sampler)
-    rng = make_rng(seed)
-    low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=rng, names=names, pool=pool,
-                      sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63))
+    seeds = np.random.SeedSequence(seed).spawn(3)
+    low_seed, flow_seed, high_seed = (np.random.default_rng(s) for s in seeds)
+    paths = None
+    if outdir is not None:
+        from . import stages
+
+        config = {"sampler": sampler, "ndim": int(ndim), "nlive": int(nlive), "nlive_low": int(nlive_low),
+                  "flow": flow if isinstance(flow, str) else type(flow).__name__, "defensive": float(defensive),
+                  "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
+                  "names": list(names) if names is not None else None}
+        if seed is None:
+            raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
+        stages.check_config(outdir, config)
+        from pathlib import Path
+
+        paths = {k: Path(outdir) / f for k, f in (("low", "low.npz"), ("flow", "flow.flow"), ("high", "high.npz"))}
+    kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+    if paths and paths["low"].exists():
+        low = stages.load_result(paths["low"], sampler, names)
+    else:
+        low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=low_seed, **kwargs)
+        if paths:
+            stages.save_result(paths["low"], low)
     t0 = time.perf_counter()
-    trained = _train(flow, low, ndim, rng)
+    if paths and paths["flow"].exists():
+        from .io import load
+
+        trained = load(paths["flow"])
+    else:
+        trained = _train(flow, low, ndim, flow_seed)
+        if paths:
+            trained.save(paths["flow"])
     train_time = time.perf_counter() - t0
     prior = DefensiveFlow(trained, defensive) if defensive else trained
-    like = RepartitionedLikelihood(loglike, prior_transform, prior)
-    high = adapter.run(like, prior, ndim, nlive=nlive, seed=rng, names=names, pool=pool,
-                       sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
-    # The high run's points are in the user's hypercube u; map them to parameters.
-    u = np.array(high.samples.iloc[:, :ndim].to_numpy(dtype=float))
-    theta = physical(prior_transform, u)
-    samples = high.samples.copy()
-    samples.iloc[:, :ndim] = theta
-    result = Result(samples=samples, logZ=high.logZ, logZerr=high.logZerr,
-                    ncall={"low": low.ncall["total"], "high": high.ncall["total"],
-                           "total": low.ncall["total"] + high.ncall["total"]},
-                    samples_u=u, sampler=sampler, raw=high.raw, flow=trained, low=low)
+    if paths and paths["high"].exists():
+        high_u = stages.load_result(paths["high"], sampler, names)
+        u = high_u.samples_u
+        samples, raw, high_logZ, high_logZerr, high_calls = (high_u.samples, None, high_u.logZ, high_u.logZerr,
+                                                             high_u.ncall["total"])
+    else:
+        like = RepartitionedLikelihood(loglike, prior_transform, prior)
+        high = adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **kwargs)
+        # The high run's points are in the user's hypercube u; map them to parameters.
+        u = np.array(high.samples.iloc[:, :ndim].to_numpy(dtype=float))
+        samples = high.samples.copy()
+        samples.iloc[:, :ndim] = physical(prior_transform, u)
+        raw, high_logZ, high_logZerr, high_calls = high.raw, high.logZ, high.logZerr, high.ncall["total"]
+        if paths:
+            stages.save_result(paths["high"], Result(samples=samples, logZ=high_logZ, logZerr=high_logZerr,
+                                                     ncall={"total": high_calls}, samples_u=u, sampler=sampler))
+    result = Result(samples=samples, logZ=high_logZ, logZerr=high_logZerr,
+                    ncall={"low": low.ncall["total"], "high": high_calls,
+                           "total": low.ncall["total"] + high_calls},
+                    samples_u=u, sampler=sampler, raw=raw, flow=trained, low=low)
     result.train_time = train_time
     _warn_if_flow_too_narrow(result)
     return result

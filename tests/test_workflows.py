@@ -54,8 +54,10 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     neff = w.sum() ** 2 / (w**2).sum()
     assert np.all(np.abs(mean - MU) < 4 * np.sqrt(np.diag(COV) / neff))
     assert res.ncall["total"] == res.ncall["low"] + res.ncall["high"]
-    # The flow-prior stage needs far fewer calls than a plain run of the same nlive.
-    assert res.ncall["high"] < 0.75 * plain.ncall["total"]
+    # With the flow as prior the sampler starts next to the posterior: far fewer
+    # iterations than a plain run of the same nlive.  (Calls per iteration
+    # depend on dynesty's sampler choice, so iterations are what is compared.)
+    assert res.raw.niter < 0.6 * plain.raw.niter
     assert isinstance(res.flow, fp.MAF) and res.low.ncall["total"] == res.ncall["low"]
 
 
@@ -122,3 +124,47 @@ def test_defensive_mixture_transform_and_density(enhanced):
     assert np.all(lp >= np.log(0.2) - 1e-12)
     with pytest.raises(ValueError, match="epsilon"):
         DefensiveFlow(enhanced.flow, 1.5)
+
+
+class Counting:
+    """A likelihood that counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return loglike(x)
+
+
+def test_outdir_resumes_at_the_unfinished_stage(tmp_path):
+    settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"])
+    first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "flow.flow", "high.npz", "low.npz"]
+    # Finished: nothing is rerun.
+    counter = Counting()
+    again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
+    assert counter.calls == 0 and again.logZ == first.logZ and again.ncall == first.ncall
+    assert again.samples.logZ() == pytest.approx(first.samples.logZ(), abs=1e-12)
+    # Interrupted after the low stage: only the flow and the high stage are redone,
+    # and per-stage seeds give exactly the uninterrupted answer.
+    (tmp_path / "run" / "high.npz").unlink()
+    (tmp_path / "run" / "flow.flow").unlink()
+    counter = Counting()
+    resumed = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
+    assert counter.calls == first.ncall["high"]
+    assert resumed.logZ == first.logZ
+    assert np.array_equal(resumed.samples_u, first.samples_u)
+
+
+def test_outdir_with_other_settings_is_refused(tmp_path):
+    fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path)
+    with pytest.raises(ValueError, match=r"other settings \(nlive: 60 there, 80 now\)"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=tmp_path)
+    with pytest.raises(ValueError, match="pass an int seed"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, outdir=tmp_path / "new")
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "low.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="no config.json"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=stray)

@@ -1,0 +1,82 @@
+"""Stage files of an enhanced run, so an interrupted run resumes where it stopped.
+
+``outdir`` holds ``config.json`` (the settings that define the run),
+``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow)
+and ``high.npz`` (the high-resolution result).  A rerun loads every
+finished stage and redoes nothing; a mismatched ``config.json`` is an error,
+never a silent reuse.  All files are plain data (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .result import Result
+
+CONFIG = "config.json"
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def check_config(outdir, config: dict) -> None:
+    """Create ``outdir`` with ``config``, or check that it was made with the same one."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / CONFIG
+    if not path.exists():
+        others = [p.name for p in outdir.iterdir() if p.name in ("low.npz", "flow.flow", "high.npz")]
+        if others:
+            raise ValueError(f"outdir {outdir}: holds stage files {others} but no {CONFIG}; "
+                             "not written by this version of flowprior, refusing to reuse it")
+        _atomic(path, lambda p: p.write_text(json.dumps(config, indent=1)))
+        return
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"outdir {outdir}: unreadable {CONFIG} ({err})") from None
+    diff = {k: (old.get(k), config.get(k)) for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)}
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise ValueError(f"outdir {outdir}: made by a run with other settings ({shown}); "
+                         "use a new outdir or the same settings")
+
+
+def save_result(path, result: Result) -> None:
+    """Write a Result's data (not the sampler's raw object) to an ``.npz`` file."""
+    s = result.samples
+    ndim = result.samples_u.shape[1]
+    theta = s.iloc[:, :ndim].to_numpy(dtype=float)
+    columns = s.drop_labels().columns if hasattr(s, "drop_labels") else s.columns
+    if "logL_birth" in columns:
+        birth = s["logL_birth"].to_numpy(dtype=float)
+    else:  # a constant-nlive run: anesthetic keeps only the nlive column
+        birth = np.array(int(s["nlive"].max()))
+    arrays = dict(
+        theta=theta, samples_u=result.samples_u, logL=s["logL"].to_numpy(dtype=float),
+        logL_birth=birth, logZ=np.array(result.logZ),
+        logZerr=np.array(result.logZerr), ncall=np.array(result.ncall["total"]),
+    )
+    _atomic(Path(path), lambda p: np.savez(open(p, "wb"), **arrays))
+
+
+def load_result(path, sampler: str, names) -> Result:
+    """Read a Result written by :func:`save_result`."""
+    from anesthetic import NestedSamples
+
+    with np.load(path, allow_pickle=False) as f:
+        a = {k: f[k] for k in f.files}
+    ndim = a["theta"].shape[1]
+    columns = list(names) if names is not None else list(range(ndim))
+    birth = a["logL_birth"]
+    birth = int(birth) if birth.ndim == 0 else birth
+    samples = NestedSamples(data=a["theta"], logL=a["logL"], logL_birth=birth, columns=columns)
+    return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
+                  ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
