@@ -65,24 +65,51 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
                        sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
 
 
+#: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
+#: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
+#: two touching Gaussians (3.5 sigma apart) 0.63-0.64, two separated ones 0.78-0.79.
+AUTO_SILHOUETTE = 0.5
+
+
+def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
+    """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
+
+    Small data wants small flows (DESIGN.md): a low-resolution run has an
+    effective sample size of a few hundred, so pieces are 3 x 32 MAFs.
+    """
+    from .clustering import kmeans_silhouette
+    from .maf import MAF
+    from .piecewise import PiecewiseFlow
+    from .spaces import Space
+
+    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
+    keep = weights > 0
+    d = u.shape[1]
+    space = Space.fit(u[keep], weights[keep], np.zeros(d), np.ones(d), whiten=False)
+    y, _ = space.to_real(u[keep])
+    _, scores = kmeans_silhouette(y, weights[keep], 10, rng)
+    if scores and max(scores.values()) >= AUTO_SILHOUETTE:
+        return PiecewiseFlow(clusters=max(scores, key=scores.get), **small)
+    return MAF(**small)
+
+
 def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensity:
     from .maf import MAF
     from .piecewise import PiecewiseFlow
 
     weights = low.samples.get_weights()
+    u = np.clip(low.samples_u, 1e-12, 1 - 1e-12)  # the flow's support is the open cube
     bounds = [(0.0, 1.0)] * ndim
     if isinstance(flow, FlowDensity):
         estimator = flow
     elif flow == "auto":
-        # Small data wants small flows (DESIGN.md): a low-resolution run has
-        # an effective sample size of a few hundred.
-        estimator = MAF(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
+        estimator = choose_flow(u, weights, rng)
     elif flow in ("maf", "piecewise"):
         cls = MAF if flow == "maf" else PiecewiseFlow
         estimator = cls(seed=rng, progress=False)
     else:
         raise ValueError(f"flow: expected 'auto', 'maf', 'piecewise' or a flowprior flow, got {flow!r}")
-    return estimator.fit(low.samples_u, weights=weights, bounds=bounds)
+    return estimator.fit(u, weights=weights, bounds=bounds)
 
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,

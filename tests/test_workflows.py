@@ -58,7 +58,7 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     # iterations than a plain run of the same nlive.  (Calls per iteration
     # depend on dynesty's sampler choice, so iterations are what is compared.)
     assert res.raw.niter < 0.6 * plain.raw.niter
-    assert isinstance(res.flow, fp.MAF) and res.low.ncall["total"] == res.ncall["low"]
+    assert type(res.flow) is fp.MAF and res.low.ncall["total"] == res.ncall["low"]
 
 
 def test_a_trained_flow_is_a_prior_transform(enhanced):
@@ -168,3 +168,21 @@ def test_outdir_with_other_settings_is_refused(tmp_path):
     (stray / "low.npz").write_bytes(b"")
     with pytest.raises(ValueError, match="no config.json"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=stray)
+
+
+def test_auto_flow_is_piecewise_for_two_modes():
+    """Two separated Gaussian modes (weights 0.7, 0.3) in a unit box: analytic logZ = 0."""
+    mus = [np.array([0.25, 0.3]), np.array([0.75, 0.7])]
+    sd = 0.04
+
+    def bimodal(x):
+        lps = [np.log(wk) - 0.5 * np.sum((x - m) ** 2) / sd**2 - np.log(2 * np.pi * sd**2) for wk, m in zip((0.7, 0.3), mus)]
+        return float(np.logaddexp(*lps))
+
+    res = fp.enhanced_run(bimodal, lambda u: u, 2, nlive=150, nlive_low=60, seed=4)
+    assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
+    assert abs(res.logZ - 0.0) < 3 * res.logZerr
+    w = res.samples.get_weights()
+    right = res.samples.iloc[:, 0].to_numpy() > 0.5
+    neff = w.sum() ** 2 / (w**2).sum()
+    assert w[right].sum() / w.sum() == pytest.approx(0.3, abs=4 * np.sqrt(0.3 * 0.7 / neff))
