@@ -113,7 +113,7 @@ def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensit
 
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
-                 nlive_low: int = 25, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
+                 nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
                  outdir=None, pool=None, sampler_kwargs: dict | None = None,
                  run_kwargs: dict | None = None) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
@@ -122,6 +122,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     it to the user's hypercube ``u`` and the likelihood is repartitioned,
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
+
+    ``nlive_low`` defaults to ``min(100, nlive // 5)``, chosen by measurement
+    (benchmarks/RESULTS.md).  ``flow="auto"`` trains a piecewise flow when the
+    low run's samples cluster (k-means silhouette >= 0.5) and a small MAF
+    otherwise; ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted
+    on the low run) choose explicitly.
 
     ``defensive`` is the weight of the uniform cube mixed into the flow prior
     (:class:`~flowprior.defensive.DefensiveFlow`): it bounds ``L / q`` where the
@@ -141,6 +147,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         (low, high, total), ``flow`` and ``low``.
     """
     _check_common(ndim, nlive)
+    if nlive_low is None:
+        # Measured on the Planck-like Gaussian with dynesty: nlive_low 100 cost
+        # ~18 000 calls, nlive_low 25 cost 64 000-82 000 (more than a plain
+        # nlive 500 run).  Small low runs are not cheap.
+        nlive_low = max(2, min(100, nlive // 5))
     _check_common(ndim, nlive_low)
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
