@@ -186,3 +186,11 @@ def test_auto_flow_is_piecewise_for_two_modes():
     right = res.samples.iloc[:, 0].to_numpy() > 0.5
     neff = w.sum() ** 2 / (w**2).sum()
     assert w[right].sum() / w.sum() == pytest.approx(0.3, abs=4 * np.sqrt(0.3 * 0.7 / neff))
+
+
+def test_pool_runs_the_flow_prior_in_workers():
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        res = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5, pool=pool)
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
