@@ -166,12 +166,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if outdir is not None:
         from . import stages
 
+        if seed is None:
+            raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
         config = {"sampler": sampler, "ndim": int(ndim), "nlive": int(nlive), "nlive_low": int(nlive_low),
                   "flow": flow if isinstance(flow, str) else type(flow).__name__, "defensive": float(defensive),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None}
-        if seed is None:
-            raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
         stages.check_config(outdir, config)
         from pathlib import Path
 
@@ -195,28 +195,33 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     train_time = time.perf_counter() - t0
     prior = DefensiveFlow(trained, defensive) if defensive else trained
     if paths and paths["high"].exists():
-        high_u = stages.load_result(paths["high"], sampler, names)
-        u = high_u.samples_u
-        samples, raw, high_logZ, high_logZerr, high_calls = (high_u.samples, None, high_u.logZ, high_u.logZerr,
-                                                             high_u.ncall["total"])
+        high = stages.load_result(paths["high"], sampler, names)
     else:
         like = RepartitionedLikelihood(loglike, prior_transform, prior)
-        high = adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **kwargs)
-        # The high run's points are in the user's hypercube u; map them to parameters.
-        u = np.array(high.samples.iloc[:, :ndim].to_numpy(dtype=float))
-        samples = high.samples.copy()
-        samples.iloc[:, :ndim] = physical(prior_transform, u)
-        raw, high_logZ, high_logZerr, high_calls = high.raw, high.logZ, high.logZerr, high.ncall["total"]
+        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **kwargs), prior_transform)
         if paths:
-            stages.save_result(paths["high"], Result(samples=samples, logZ=high_logZ, logZerr=high_logZerr,
-                                                     ncall={"total": high_calls}, samples_u=u, sampler=sampler))
-    result = Result(samples=samples, logZ=high_logZ, logZerr=high_logZerr,
-                    ncall={"low": low.ncall["total"], "high": high_calls,
-                           "total": low.ncall["total"] + high_calls},
-                    samples_u=u, sampler=sampler, raw=raw, flow=trained, low=low)
+            stages.save_result(paths["high"], high)
+    result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
+                    ncall={"low": low.ncall["total"], "high": high.ncall["total"],
+                           "total": low.ncall["total"] + high.ncall["total"]},
+                    samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=trained, low=low)
     result.train_time = train_time
     _warn_if_flow_too_narrow(result)
     return result
+
+
+def _to_physical(run_v: Result, prior_transform) -> Result:
+    """A flow-prior run's result in the user's terms.
+
+    The sampler's parameters were the user's hypercube ``u`` (the flow's
+    output); map them to physical parameters and keep ``u`` as ``samples_u``.
+    """
+    ndim = run_v.samples_u.shape[1]
+    u = run_v.samples.iloc[:, :ndim].to_numpy(dtype=float)
+    samples = run_v.samples.copy()
+    samples.iloc[:, :ndim] = physical(prior_transform, u)
+    return Result(samples=samples, logZ=run_v.logZ, logZerr=run_v.logZerr, ncall=run_v.ncall, samples_u=u,
+                  sampler=run_v.sampler, raw=run_v.raw)
 
 
 def _warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
