@@ -21,8 +21,6 @@ DEFENSIVE = 0.0
 def _adapter(sampler: str):
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}")
-    if sampler == "polychord":
-        raise NotImplementedError("sampler='polychord': the PolyChord adapter is not written yet (issue 3)")
     return importlib.import_module(f"flowprior.integrations.{sampler}")
 
 

@@ -1,0 +1,295 @@
+"""PolyChord adapter: runs pypolychord and returns a flowprior Result.
+
+PolyChord is given the identity prior, so it samples the unit hypercube
+``u`` itself; the user's ``prior_transform`` is applied inside the likelihood
+and the physical parameters ride along as derived parameters.  Each point
+then comes back in both coordinates, ``samples_u`` and the physical
+``samples``, which is what the enhanced run trains its flow on (DESIGN.md,
+"Work in the sampler's hypercube").
+
+pypolychord is not on PyPI: build it from PolyChordLite's source (see
+:func:`_import`).  It is imported lazily, so flowprior works without it.
+
+Known PolyChord behaviours this adapter works around:
+
+- ``read_resume`` defaults to true, so a rerun with the same output root
+  silently returns the old result: every run writes to a fresh root and
+  ``read_resume`` is false unless the caller asks for it.
+- A Python exception raised inside PolyChord's callbacks unwinds through
+  Fortran frames: it is swallowed (prior) or leaves the library broken for
+  the next run in the same process (likelihood).  Here no exception ever
+  leaves the callback: the first one is stored, PolyChord is steered to a
+  quick finish (see ``_Likelihood``) and the exception is re-raised after
+  ``run_polychord`` returns.
+- The likelihood must return a Python ``float``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import uuid
+
+import numpy as np
+
+from flowprior.checked import CheckedLikelihood, CheckedPrior
+from flowprior.result import Result
+
+INSTALL_HINT = (
+    "pypolychord is not on PyPI; build it from PolyChordLite's source (needs gfortran and a C++ compiler):\n"
+    "    git clone https://github.com/PolyChord/PolyChordLite\n"
+    "    cd PolyChordLite\n"
+    "    python setup.py --no-mpi install    # serial build; or: pip install .  (MPI build if mpicc is found)"
+)
+
+# Settings this adapter owns: they come from run()'s own arguments.
+_OWNED = {"nlive": "pass nlive= to run()", "seed": "pass seed= to run()"}
+# Output files the adapter reads back; switching them off would leave it nothing to read.
+_NEEDED_FILES = ("write_dead", "write_stats")
+
+
+def _import():
+    try:
+        import pypolychord
+        from pypolychord.settings import PolyChordSettings
+    except ImportError as err:
+        raise ImportError(f"sampler='polychord' needs pypolychord, which is not installed.\n{INSTALL_HINT}") from err
+    return pypolychord, PolyChordSettings
+
+
+def version() -> str:
+    """The version of the pypolychord that :func:`run` would use.
+
+    Raises
+    ------
+    ImportError
+        If pypolychord is not installed (with build instructions).
+    """
+    pypolychord, _ = _import()
+    return str(pypolychord.__version__)
+
+
+class _Likelihood:
+    """PolyChord's likelihood: hypercube ``u`` -> ``(logL, physical theta)``.
+
+    Never raises: PolyChord cannot carry a Python exception through its
+    Fortran core.  The first exception is kept in :attr:`error`, and every
+    later call returns the constant :attr:`poison` without calling the
+    user's code, which steers PolyChord to a quick, quiet finish:
+
+    - after valid points, ``poison`` is one above the highest logL seen, so
+      above every contour: each new point is accepted at once, the live
+      points become a plateau and the precision criterion ends the run
+      (measured: 16 000-37 000 trivial calls, 0.3-0.5 s, for 3-D,
+      nlive=200).  A poison *below* the contour makes every slice shrink
+      101 times, print "Non deterministic loglikelihood" and fail, until
+      ``nfail`` failures stop the run: 10x the calls and thousands of lines
+      of output.
+    - before any valid point, ``poison`` lies just above ``logzero``: a
+      value at or below ``logzero`` is redrawn while PolyChord generates its
+      live points, which never ends if every call fails.
+    """
+
+    def __init__(self, loglike, prior_transform, ndim: int, logzero: float):
+        self.loglike = CheckedLikelihood(loglike)
+        self.prior = CheckedPrior(prior_transform, ndim)
+        self.ndim = ndim
+        self.floor = 0.5 * logzero if math.isfinite(logzero) and logzero < 0 else -1e300
+        self.best = -math.inf
+        self.poison = self.floor
+        self.ncall = 0
+        self.error: BaseException | None = None
+
+    def __call__(self, u) -> tuple[float, list[float]]:
+        if self.error is not None:
+            return self.poison, [0.0] * self.ndim
+        try:
+            # Copy: PolyChord hands over a view of its own buffer, which a
+            # user's function must not keep or modify.
+            theta = self.prior(np.array(u, dtype=float))
+            self.ncall += 1
+            logl = self.loglike(theta)
+        except BaseException as err:  # noqa: BLE001 - re-raised after the run (KeyboardInterrupt too)
+            self.error = err
+            self.poison = max(self.best + 1.0, self.floor)  # never at or below logzero
+            return self.poison, [0.0] * self.ndim
+        if logl > self.best and math.isfinite(logl):
+            self.best = logl
+        # -inf is a legitimate "excluded point"; PolyChord treats anything at
+        # or below logzero as outside the prior (see run()'s Notes).
+        return float(logl), theta.tolist()
+
+
+def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict):
+    """A PolyChordSettings with the adapter's defaults and the caller's overrides."""
+    settings = PolyChordSettings(ndim, ndim)
+    known = set(vars(settings))
+    for key in kwargs:
+        if key in _OWNED:
+            raise ValueError(f"sampler_kwargs[{key!r}]: {_OWNED[key]}")
+        if key not in known:
+            raise ValueError(f"sampler_kwargs: unknown PolyChord setting {key!r}; "
+                             f"expected some of {sorted(known - set(_OWNED))}")
+    for key in _NEEDED_FILES:
+        if key in kwargs and not kwargs[key]:
+            raise ValueError(f"sampler_kwargs[{key!r}]=False: the adapter reads that output file back")
+    settings.nlive = int(nlive)
+    settings.seed = int(seed)
+    settings.feedback = 0
+    # PolyChord's default read_resume=True silently returns an old run found
+    # at a caller-chosen base_dir/file_root; resuming is opt-in here.
+    settings.read_resume = False
+    settings.write_resume = False
+    for key, value in kwargs.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def _read_points(root: str, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dead (and final live) points from ``<root>_dead-birth.txt``, sorted by logL.
+
+    Columns are ``u (ndim), theta (ndim), logL, logL_birth``.  As anesthetic's
+    ``read_polychord`` does, the final live points are merged in and
+    duplicates dropped (at a normal finish they are already among the dead).
+    """
+    data = np.loadtxt(root + "_dead-birth.txt", ndmin=2)
+    live_file = root + "_phys_live-birth.txt"
+    if os.path.exists(live_file):
+        live = np.loadtxt(live_file, ndmin=2)
+        if live.size:
+            data = np.unique(np.concatenate([data, live]), axis=0)
+    data = data[np.argsort(data[:, -2], kind="stable")]
+    return data[:, :ndim], data[:, ndim:2 * ndim], data[:, -2], data[:, -1]
+
+
+def _prior_info(root: str) -> dict:
+    """``nprior`` and ``ndiscarded`` (all prior draws) from ``<root>.prior_info``, if written."""
+    info = {}
+    try:
+        with open(root + ".prior_info") as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                info[key.strip()] = int(value)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
+        sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
+    """Run PolyChord and collect its output.
+
+    Parameters
+    ----------
+    loglike : callable
+        ``theta -> float`` log-likelihood in physical parameters.
+    prior_transform : callable
+        ``u -> theta`` from the unit hypercube.
+    ndim : int
+    nlive : int
+        PolyChord's ``nlive``.
+    seed : int or numpy Generator, optional
+        Drawn into PolyChord's (positive, 32-bit) ``seed``.  ``None`` draws
+        one from fresh entropy.
+    names : list of str, optional
+        Column names of the physical parameters (default ``0 .. ndim-1``).
+    pool : None
+        Not supported: PolyChord parallelises with MPI (build it with MPI
+        and launch the script with ``mpirun``), not with a Python pool.
+    sampler_kwargs, run_kwargs : dict, optional
+        ``PolyChordSettings`` attributes (``num_repeats``,
+        ``precision_criterion``, ``do_clustering``, ``base_dir``,
+        ``file_root``...).  PolyChord has one settings object, so the two
+        dicts are merged; a key in both is an error, as is an unknown key.
+        Without ``base_dir`` the run writes to a fresh temporary directory
+        that is deleted afterwards; pass ``base_dir`` to keep the files.
+        ``read_resume`` and ``write_resume`` are false unless given: to
+        resume, pass ``base_dir``, ``file_root`` and both as true.
+
+    Returns
+    -------
+    Result
+        ``samples`` (physical parameters, with PolyChord's logL and birth
+        contours), ``samples_u`` (the same points in the hypercube),
+        ``logZ`` and ``logZerr`` from PolyChord's ``.stats`` file, and
+        ``ncall["total"]``: the calls to ``loglike`` counted by the adapter.
+        ``raw`` is pypolychord's ``PolyChordOutput``, with ``version``,
+        ``files`` (the output root, or None when the temporary directory
+        was deleted), ``prior_info`` and ``ncall`` added.
+
+    Raises
+    ------
+    ImportError
+        If pypolychord is not installed (it is not on PyPI).
+    ValueError
+        For ``pool``, unknown or conflicting settings, or (after the run) a
+        NaN likelihood or badly shaped prior point
+        (:mod:`flowprior.checked`).
+    Exception
+        Whatever the user's ``loglike`` or ``prior_transform`` raised,
+        re-raised after PolyChord has stopped.
+
+    Notes
+    -----
+    ``ncall`` is counted here, not read from the ``.stats`` file: PolyChord's
+    own ``nlike`` counts only points with logL above ``logzero`` (so it
+    misses ``-inf`` points), can overflow to ``*****`` in the file, and in
+    the measured runs was one call short of the real count.
+
+    PolyChord treats a point with logL at or below ``logzero`` (including
+    ``-inf``) as outside the prior: it redraws it while generating the
+    initial live points, so ``logZ`` is the evidence of the prior restricted
+    to ``logL > logzero``, unlike dynesty's.  ``raw.prior_info`` holds
+    ``nprior`` valid draws out of ``ndiscarded`` total draws; add
+    ``log(nprior / ndiscarded)`` to ``logZ`` for the full-prior evidence.
+    """
+    if pool is not None:
+        raise ValueError("pool: PolyChord does not take a Python pool; it parallelises with MPI "
+                         "(build pypolychord with MPI and run the script under mpirun)")
+    pypolychord, PolyChordSettings = _import()
+    sk, rk = dict(sampler_kwargs or {}), dict(run_kwargs or {})
+    both = sk.keys() & rk.keys()
+    if both:
+        raise ValueError(f"sampler_kwargs and run_kwargs both set {sorted(both)}; PolyChord has one settings object")
+    kwargs = {**sk, **rk}
+
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    # PolyChord's seed is a C int and must be positive (negative = clock).
+    pc_seed = int(rng.integers(1, 2**31 - 1))
+    settings = _settings(PolyChordSettings, ndim, nlive, pc_seed, kwargs)  # validates before any directory exists
+    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero))
+    own_dir = "base_dir" not in kwargs
+    if own_dir:
+        settings.base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-")
+    if "file_root" not in kwargs:
+        settings.file_root = "flowprior_" + uuid.uuid4().hex[:12]
+    root = os.path.join(settings.base_dir, settings.file_root)
+    try:
+        # Identity prior (pypolychord's default): PolyChord samples u itself.
+        failure = None
+        try:
+            output = pypolychord.run_polychord(like, ndim, ndim, settings)
+        except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
+            failure = err
+        if like.error is not None:
+            raise like.error
+        if failure is not None:
+            raise failure
+        u, theta, logl, logl_birth = _read_points(root, ndim)
+        output.version = str(pypolychord.__version__)
+        # PolyChordOutput.root names the files; say whether they still exist.
+        output.files = None if own_dir else root
+        output.prior_info = _prior_info(root)
+        output.ncall = like.ncall
+    finally:
+        if own_dir:
+            shutil.rmtree(settings.base_dir, ignore_errors=True)
+
+    from anesthetic import NestedSamples
+
+    columns = list(names) if names is not None else list(range(ndim))
+    samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
+    return Result(samples=samples, logZ=float(output.logZ), logZerr=float(output.logZerr),
+                  ncall={"total": int(like.ncall)}, samples_u=u, sampler="polychord", raw=output)
