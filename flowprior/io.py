@@ -18,6 +18,17 @@ VERSION = 1
 _KEY = "flowprior"
 
 
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp)`` and then rename ``tmp`` to ``path``.
+
+    A crash mid-write never leaves a half-written file under the real name.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def save(flow, path) -> None:
     """Write a fitted :class:`MAF` or :class:`PiecewiseFlow` to ``path``.
 
@@ -52,10 +63,7 @@ def save(flow, path) -> None:
         "records": [r.to_dict() for r in flow.records_],
         "silhouette": {str(k): v for k, v in getattr(flow, "silhouette_", {}).items()},
     }
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)})
-    os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)}))
 
 
 def _not_ours(path, why: str) -> ValueError:

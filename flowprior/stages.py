@@ -10,20 +10,26 @@ never a silent reuse.  All files are plain data (no pickle).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
 from .result import Result
 
 CONFIG = "config.json"
+#: File of each stage inside ``outdir``.
+STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "high": "high.npz"}
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def stage_paths(outdir) -> dict:
+    """Path of each stage's file in ``outdir``."""
+    return {stage: Path(outdir) / name for stage, name in STAGE_FILES.items()}
+
+
+def _save_npz(path, arrays: dict) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def check_config(outdir, config: dict) -> None:
@@ -32,11 +38,11 @@ def check_config(outdir, config: dict) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / CONFIG
     if not path.exists():
-        others = [p.name for p in outdir.iterdir() if p.name in ("low.npz", "flow.flow", "high.npz")]
+        others = [p.name for p in outdir.iterdir() if p.name in STAGE_FILES.values()]
         if others:
             raise ValueError(f"outdir {outdir}: holds stage files {others} but no {CONFIG}; "
                              "not written by this version of flowprior, refusing to reuse it")
-        _atomic(path, lambda p: p.write_text(json.dumps(config, indent=1)))
+        atomic_write(path, lambda p: p.write_text(json.dumps(config, indent=1)))
         return
     try:
         old = json.loads(path.read_text())
@@ -64,7 +70,7 @@ def save_result(path, result: Result) -> None:
         logL_birth=birth, logZ=np.array(result.logZ),
         logZerr=np.array(result.logZerr), ncall=np.array(result.ncall["total"]),
     )
-    _atomic(Path(path), lambda p: np.savez(open(p, "wb"), **arrays))
+    atomic_write(path, lambda p: _save_npz(p, arrays))
 
 
 def load_result(path, sampler: str, names) -> Result:

@@ -171,9 +171,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None}
         stages.check_config(outdir, config)
-        from pathlib import Path
-
-        paths = {k: Path(outdir) / f for k, f in (("low", "low.npz"), ("flow", "flow.flow"), ("high", "high.npz"))}
+        paths = stages.stage_paths(outdir)
     kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
     if paths and paths["low"].exists():
         low = stages.load_result(paths["low"], sampler, names)
