@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowprior.base import make_rng
 from flowprior.checked import CheckedLikelihood, CheckedPrior
 from flowprior.result import Result
 
@@ -26,7 +27,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     dynesty = _import()
     from anesthetic import NestedSamples
 
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = make_rng(seed)
     kwargs = dict(sampler_kwargs or {})
     if pool is not None:
         kwargs.setdefault("pool", pool)

@@ -34,6 +34,7 @@ import uuid
 
 import numpy as np
 
+from flowprior.base import make_rng
 from flowprior.checked import CheckedLikelihood, CheckedPrior
 from flowprior.result import Result
 
@@ -255,7 +256,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         raise ValueError(f"sampler_kwargs and run_kwargs both set {sorted(both)}; PolyChord has one settings object")
     kwargs = {**sk, **rk}
 
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = make_rng(seed)
     # PolyChord's seed is a C int and must be positive (negative = clock).
     pc_seed = int(rng.integers(1, 2**31 - 1))
     settings = _settings(PolyChordSettings, ndim, nlive, pc_seed, kwargs)  # validates before any directory exists
