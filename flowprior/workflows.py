@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from .base import FlowDensity
+from .checked import CheckedLikelihood, CheckedPrior
 from .defensive import DefensiveFlow
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -193,7 +194,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if paths and paths["high"].exists():
         high = stages.load_result(paths["high"], sampler, names)
     else:
-        like = RepartitionedLikelihood(loglike, prior_transform, prior)
+        # Checked inside the repartition so that a NaN names the physical
+        # parameters the user's likelihood saw, not the flow's hypercube point.
+        like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
         high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **kwargs), prior_transform)
         if paths:
             stages.save_result(paths["high"], high)

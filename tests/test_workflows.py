@@ -194,3 +194,29 @@ def test_pool_runs_the_flow_prior_in_workers():
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         res = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5, pool=pool)
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+
+
+def test_nan_in_the_high_stage_names_the_physical_parameters(monkeypatch):
+    """A NaN from the user's likelihood during the flow-prior stage reports theta, not the flow's u."""
+    import flowprior.workflows as wf
+
+    state = {"armed": False}
+
+    def shifted_prior(u):
+        return 10.0 + prior_transform(u)  # every physical coordinate >= 9, every u in [0, 1]
+
+    def flaky(x):
+        return np.nan if state["armed"] else loglike(x - 10.0)
+
+    train = wf._train
+
+    def train_then_arm(*args, **kwargs):
+        flow = train(*args, **kwargs)
+        state["armed"] = True
+        return flow
+
+    monkeypatch.setattr(wf, "_train", train_then_arm)
+    with pytest.raises(ValueError, match=r"loglike returned nan at theta=\[") as err:
+        fp.enhanced_run(flaky, shifted_prior, D, nlive=40, nlive_low=20, flow="maf", seed=0)
+    theta = np.array(eval(str(err.value).split("theta=")[1].split("]")[0] + "]"))
+    assert theta.shape == (D,) and np.all(theta >= 9.0)
