@@ -7,7 +7,8 @@ Gaussian well inside the box, so the analytic log-evidence is
 logZ ± err, |logZ - truth| / err and wall time, for a plain run and an
 enhanced run.
 
-    python benchmarks/planck.py [--seeds 1] [--nlive 500] [--nlive-low 100] [--no-plain]
+    python benchmarks/planck.py [--seeds 1] [--first-seed 0] [--nlive 500] [--nlive-low 100] [--no-plain]
+                                [--sampler dynesty|polychord]
 """
 
 from __future__ import annotations
@@ -62,20 +63,22 @@ def main() -> None:
     ap.add_argument("--nlive", type=int, default=500)
     ap.add_argument("--nlive-low", type=int, default=100)
     ap.add_argument("--no-plain", action="store_true")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--defensive", type=float, default=None, help="uniform weight in the flow prior (default: flowprior's)")
     args = ap.parse_args()
     like, prior = Gaussian(), Box()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; truth logZ = {TRUTH:.4f}", flush=True)
     print(f"{'run':10s} {'seed':>4s} {'calls':>18s} {'logZ ± err':>18s} {'|dlogZ|/err':>11s} {'wall s':>7s}")
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rows = []
         if not args.no_plain:
             t0 = time.perf_counter()
-            res = fp.run(like, prior, 6, nlive=args.nlive, seed=seed, names=NAMES)
+            res = fp.run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, seed=seed, names=NAMES)
             rows.append(("plain", res, time.perf_counter() - t0))
         t0 = time.perf_counter()
         extra = {} if args.defensive is None else {"defensive": args.defensive}
-        res = fp.enhanced_run(like, prior, 6, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed, names=NAMES,
+        res = fp.enhanced_run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed, names=NAMES,
                               **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:

@@ -21,7 +21,8 @@ class DefensiveFlow:
     Parameters
     ----------
     flow : MAF or PiecewiseFlow
-        A flow whose bounds are the unit cube.
+        A flow whose support is the unit cube or unbounded (the enhanced
+        run's flows are unbounded; see ``workflows._train``).
     epsilon : float in (0, 1)
         Weight of the uniform component.
     """
@@ -29,8 +30,9 @@ class DefensiveFlow:
     def __init__(self, flow, epsilon: float):
         if not 0 < epsilon < 1:
             raise ValueError(f"epsilon: expected a weight in (0, 1), got {epsilon!r}")
-        if flow.bounds_ != [(0.0, 1.0)] * flow.ndim_:
-            raise ValueError(f"flow: a defensive mixture needs a flow on the unit cube; its bounds are {flow.bounds_}")
+        if flow.bounds_ not in ([(0.0, 1.0)] * flow.ndim_, [(None, None)] * flow.ndim_):
+            raise ValueError("flow: a defensive mixture needs a flow whose support is the unit cube or unbounded; "
+                             f"its bounds are {flow.bounds_}")
         self.flow = flow
         self.epsilon = float(epsilon)
         self.ndim_ = flow.ndim_
@@ -56,11 +58,11 @@ class DefensiveFlow:
     __call__ = prior_transform
 
     def log_prob(self, u) -> np.ndarray:
-        """``log q_eps(u)``; ``-inf`` outside the cube."""
+        """``log q_eps(u)``; outside the cube only the flow's share (``-inf`` for a cube-bounded flow)."""
         arr, single = as_points(u, self.ndim_, "u")
         inside = np.all((arr >= 0) & (arr <= 1), axis=1)
-        out = np.full(len(arr), -np.inf)
-        out[inside] = np.logaddexp(self._log_rest + self.flow.log_prob(arr[inside]), self._log_eps)
+        out = self._log_rest + self.flow.log_prob(arr)
+        out[inside] = np.logaddexp(out[inside], self._log_eps)
         return float(out[0]) if single else out
 
     def sample(self, n: int, seed=None) -> np.ndarray:

@@ -7,7 +7,9 @@ prior density in ``u`` is exactly 1), and the likelihood it sees is
     log L'(u) = log L(prior_transform(u)) - log q(u),
 
 so that ``∫ L' q du = ∫ L du = Z``: same evidence and posterior, while the
-new prior already sits on the posterior.
+new prior already sits on the posterior.  ``q`` may put mass outside the
+cube; ``L'`` is ``-inf`` there (the old prior is zero), so the identity
+still holds.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class RepartitionedLikelihood:
         self.flow = flow
 
     def __call__(self, u) -> float:
+        u = np.asarray(u, dtype=float)
+        # The flow's support may extend past the cube (see workflows._train):
+        # there the old prior, and so the likelihood, is zero.  The user's
+        # functions are never called outside the cube.
+        if not np.all((u >= 0.0) & (u <= 1.0)):
+            return -np.inf
         logq = self.flow.log_prob(u)
         return float(self.loglike(self.prior_transform(u))) - logq
 

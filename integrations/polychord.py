@@ -178,6 +178,22 @@ def _prior_info(root: str) -> dict:
     return info
 
 
+def _full_prior_evidence(logZ: float, logZerr: float, info: dict) -> tuple[float, float]:
+    """PolyChord's evidence over the whole prior, not only where ``logL > logzero``.
+
+    PolyChord redraws initial points at or below ``logzero`` (``-inf``
+    included), so its ``logZ`` is over the part of the prior where the
+    likelihood is valid.  That part's prior mass is estimated by the
+    fraction of valid draws, ``p = nprior / ndiscarded`` (binomial:
+    ``var(log p) = (1 - p) / nprior``); dynesty's evidence already counts it.
+    """
+    nprior, drawn = info.get("nprior"), info.get("ndiscarded")
+    if not nprior or not drawn or drawn <= nprior:
+        return logZ, logZerr
+    p = nprior / drawn
+    return logZ + math.log(p), math.sqrt(logZerr**2 + (1 - p) / nprior)
+
+
 def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
         sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
     """Run PolyChord and collect its output.
@@ -240,11 +256,15 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     the measured runs was one call short of the real count.
 
     PolyChord treats a point with logL at or below ``logzero`` (including
-    ``-inf``) as outside the prior: it redraws it while generating the
-    initial live points, so ``logZ`` is the evidence of the prior restricted
-    to ``logL > logzero``, unlike dynesty's.  ``raw.prior_info`` holds
-    ``nprior`` valid draws out of ``ndiscarded`` total draws; add
-    ``log(nprior / ndiscarded)`` to ``logZ`` for the full-prior evidence.
+    ``-inf``) as outside the prior and redraws it while generating the
+    initial live points, so its own ``logZ`` (kept in ``raw.logZ``) is the
+    evidence of the prior restricted to ``logL > logzero``.  The returned
+    ``logZ`` adds ``log(nprior / ndiscarded)`` from ``raw.prior_info`` (valid
+    out of all initial draws), with its binomial error, so that it is the
+    evidence over the whole prior, as dynesty's is.  The enhanced run relies
+    on this: its flow prior can put mass outside the cube, where the
+    likelihood is ``-inf``.  ``samples.logZ()`` (anesthetic, from the saved
+    points only) does not include the correction.
     """
     if pool is not None:
         raise ValueError("pool: PolyChord does not take a Python pool; it parallelises with MPI "
@@ -292,5 +312,6 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
 
     columns = list(names) if names is not None else list(range(ndim))
     samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
-    return Result(samples=samples, logZ=float(output.logZ), logZerr=float(output.logZerr),
+    logZ, logZerr = _full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
+    return Result(samples=samples, logZ=logZ, logZerr=logZerr,
                   ncall={"total": int(like.ncall)}, samples_u=u, sampler="polychord", raw=output)

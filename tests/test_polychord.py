@@ -148,17 +148,21 @@ def test_enhanced_run_matches_analytic_evidence():
     np.testing.assert_allclose(theta, prior_transform(res.samples_u), rtol=1e-10, atol=1e-10)
 
 
-def test_excluded_points_renormalise_the_prior_as_documented():
-    # PolyChord redraws prior points with logL = -inf, so its logZ is that of the
-    # prior restricted to the allowed region; raw.prior_info gives the fraction.
+def test_excluded_points_keep_the_full_prior_evidence():
+    # PolyChord redraws prior points with logL = -inf, so its own logZ is that of
+    # the prior restricted to the allowed region; the adapter corrects it with
+    # the fraction of valid initial draws (raw.prior_info), as dynesty counts it.
     def cut(x):
         return -np.inf if x[0] > 0.75 else loglike(x)
 
     res = fp.run(cut, prior_transform, D, sampler="polychord", nlive=100, seed=8)
     info = res.raw.prior_info
     assert info["nprior"] == 100 and info["ndiscarded"] > info["nprior"]
-    corrected = res.logZ + np.log(info["nprior"] / info["ndiscarded"])
-    assert abs(corrected - TRUTH) < 3 * res.logZerr
+    p = info["nprior"] / info["ndiscarded"]
+    assert res.logZ == pytest.approx(res.raw.logZ + np.log(p), abs=1e-12)
+    assert res.logZerr > res.raw.logZerr
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr  # the cut holds no likelihood mass
+    assert abs(res.raw.logZ - np.log(1 / 0.75) - TRUTH) < 3 * res.logZerr  # uncorrected: over 3/4 of the prior
     assert res.ncall["total"] > res.raw.nlike  # PolyChord's nlike skips the -inf points
 
 

@@ -220,3 +220,17 @@ def test_nan_in_the_high_stage_names_the_physical_parameters(monkeypatch):
         fp.enhanced_run(flaky, shifted_prior, D, nlive=40, nlive_low=20, flow="maf", seed=0)
     theta = np.array(eval(str(err.value).split("theta=")[1].split("]")[0] + "]"))
     assert theta.shape == (D,) and np.all(theta >= 9.0)
+
+
+def test_repartitioned_likelihood_is_zero_outside_the_cube_without_calling_the_user(enhanced):
+    """The enhanced run's flow is unbounded; past the cube the old prior is zero."""
+    from flowprior.repartition import RepartitionedLikelihood
+
+    assert enhanced.flow.bounds_ == [(None, None)] * D
+
+    def must_not_be_called(_):
+        raise AssertionError("user function called outside the unit cube")
+
+    like = RepartitionedLikelihood(must_not_be_called, must_not_be_called, enhanced.flow)
+    for u in ([-1e-9, 0.5, 0.5], [0.5, 1.0 + 1e-9, 0.5], [np.nan, 0.5, 0.5]):
+        assert like(np.array(u)) == -np.inf
