@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
+    ap.add_argument("--high-repeats", type=int, default=None, help="PolyChord num_repeats in the high-resolution stage")
     ap.add_argument("--defensive", type=float, default=None, help="uniform weight in the flow prior (default: flowprior's)")
     args = ap.parse_args()
     like, prior = Gaussian(), Box()
@@ -78,6 +79,8 @@ def main() -> None:
             rows.append(("plain", res, time.perf_counter() - t0))
         t0 = time.perf_counter()
         extra = {} if args.defensive is None else {"defensive": args.defensive}
+        if args.high_repeats is not None:
+            extra["high_sampler_kwargs"] = {"num_repeats": args.high_repeats}
         res = fp.enhanced_run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed, names=NAMES,
                               **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))

@@ -12,8 +12,9 @@ from .io import load
 from .maf import MAF
 from .piecewise import PiecewiseFlow
 from .result import Result
+from .reweighting import Reweighted, reweight
 from .spaces import Space
 from .workflows import enhanced_run, run
 
-__all__ = ["MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run"]
+__all__ = ["MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "reweight", "Reweighted"]
 __version__ = "0.1.0"

@@ -32,6 +32,9 @@ class Result:
         The sampler's own result object.
     flow, low : optional
         For an enhanced run: the trained flow and the low-resolution Result.
+    prior_transform : callable, optional
+        The user's ``u -> theta`` (set by :func:`flowprior.run` and
+        :func:`flowprior.enhanced_run`; needed by :func:`flowprior.reweight`).
     """
 
     samples: Any
@@ -43,3 +46,4 @@ class Result:
     raw: Any = field(default=None, repr=False)
     flow: Any = field(default=None, repr=False)
     low: Any = field(default=None, repr=False)
+    prior_transform: Any = field(default=None, repr=False)

@@ -60,8 +60,10 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     """
     _check_common(ndim, nlive)
     adapter = _adapter(sampler)
-    return adapter.run(loglike, prior_transform, ndim, nlive=nlive, seed=seed, names=names, pool=pool,
-                       sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+    result = adapter.run(loglike, prior_transform, ndim, nlive=nlive, seed=seed, names=names, pool=pool,
+                         sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+    result.prior_transform = prior_transform
+    return result
 
 
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
@@ -122,7 +124,7 @@ def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensit
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
                  nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
                  outdir=None, pool=None, sampler_kwargs: dict | None = None,
-                 run_kwargs: dict | None = None) -> Result:
+                 run_kwargs: dict | None = None, high_sampler_kwargs: dict | None = None) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
 
     The high-resolution run samples the flow's hypercube ``v``; the flow maps
@@ -139,6 +141,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``defensive`` is the weight of the uniform cube mixed into the flow prior
     (:class:`~flowprior.defensive.DefensiveFlow`): it bounds ``L / q`` where the
     flow is too narrow.  0 uses the flow alone.
+
+    ``sampler_kwargs`` and ``run_kwargs`` go to both stages;
+    ``high_sampler_kwargs`` override ``sampler_kwargs`` in the
+    high-resolution stage only (e.g. PolyChord's ``num_repeats``: the flow
+    prior makes the target nearly uniform, so fewer slice-sampling repeats
+    may do).
 
     With ``outdir``, each stage writes its result there (see
     :mod:`flowprior.stages`); rerunning after an interruption loads the
@@ -177,6 +185,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
         config = {"sampler": sampler, "ndim": int(ndim), "nlive": int(nlive), "nlive_low": int(nlive_low),
                   "flow": flow if isinstance(flow, str) else type(flow).__name__, "defensive": float(defensive),
+                  "high_sampler_kwargs": repr(sorted((high_sampler_kwargs or {}).items())),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None}
         stages.check_config(outdir, config)
@@ -205,7 +214,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
         like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
-        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **kwargs), prior_transform)
+        high_kwargs = {**kwargs, "sampler_kwargs": {**(sampler_kwargs or {}), **(high_sampler_kwargs or {})}}
+        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs),
+                            prior_transform)
         if paths:
             stages.save_result(paths["high"], high)
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
@@ -213,6 +224,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                            "total": low.ncall["total"] + high.ncall["total"]},
                     samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=trained, low=low)
     result.train_time = train_time
+    result.prior_transform = prior_transform
     _warn_if_flow_too_narrow(result)
     return result
 

@@ -1,0 +1,114 @@
+"""Likelihood reweighting against closed-form Gaussian evidences."""
+
+import numpy as np
+import pytest
+
+import flowprior as fp
+
+pytest.importorskip("dynesty", reason="dynesty is not installed")
+
+D = 3
+LO, HI = np.array([-5.0, -5.0, -5.0]), np.array([5.0, 5.0, 5.0])
+LOGV = np.sum(np.log(HI - LO))
+MU_A, SIG_A = np.zeros(D), 1.0
+MU_B, SIG_B, SHIFT_B = np.array([0.5, 0.0, -0.3]), 0.7, -2.0  # L_B integrates to e^-2
+
+
+def gauss(x, mu, sig):
+    r = (np.asarray(x) - mu) / sig
+    return float(-0.5 * r @ r - D * np.log(sig * np.sqrt(2 * np.pi)))
+
+
+def loglike_a(x):
+    return gauss(x, MU_A, SIG_A)
+
+
+def loglike_b(x):
+    return gauss(x, MU_B, SIG_B) + SHIFT_B
+
+
+def prior_transform(u):
+    return LO + (HI - LO) * np.asarray(u)
+
+
+TRUTH_B = SHIFT_B - LOGV
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return fp.run(loglike_a, prior_transform, D, nlive=60, seed=2, names=["a", "b", "c"])
+
+
+@pytest.fixture(scope="module")
+def reweighted(fast):
+    return fp.reweight(fast, loglike_b, target_neff=800, max_calls=3000, seed=0, batch_size=200, progress=False)
+
+
+def test_evidence_and_posterior_under_the_slow_likelihood(reweighted):
+    rw = reweighted
+    assert rw.stopped == "target_neff" and rw.neff >= 800 and rw.ncall <= 3000
+    assert rw.efficiency == pytest.approx(rw.neff / rw.ncall)
+    assert abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
+    w = rw.samples.get_weights()
+    x = rw.samples[["a", "b", "c"]].to_numpy()
+    mean = np.average(x, axis=0, weights=w)
+    sd = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
+    # Errors of a weighted mean and sd with rw.neff effective samples.
+    assert np.all(np.abs(mean - MU_B) < 4 * SIG_B / np.sqrt(rw.neff))
+    assert np.all(np.abs(sd - SIG_B) < 4 * SIG_B / np.sqrt(2 * rw.neff))
+    assert 0 < rw.max_weight_share < 0.1
+    assert set(rw.parts) == {"existing", "flow"}
+    # The slow log-likelihood is what the samples carry.
+    np.testing.assert_allclose(rw.samples["logL"].to_numpy()[:5], [loglike_b(p) for p in x[:5]])
+
+
+def test_same_seed_same_answer(fast, reweighted):
+    again = fp.reweight(fast, loglike_b, target_neff=800, max_calls=3000, seed=0, batch_size=200, progress=False)
+    assert again.logZ == reweighted.logZ and again.ncall == reweighted.ncall
+
+
+def test_max_calls_stops_and_says_so(fast):
+    rw = fp.reweight(fast, loglike_b, target_neff=1e6, max_calls=400, seed=1, batch_size=100, progress=False)
+    assert rw.stopped == "max_calls" and rw.ncall <= 400
+
+
+def test_vectorized_slow_likelihood(fast):
+    def vec(theta):
+        r = (theta - MU_B) / SIG_B
+        return -0.5 * np.sum(r**2, axis=1) - D * np.log(SIG_B * np.sqrt(2 * np.pi)) + SHIFT_B
+
+    rw = fp.reweight(fast, vec, vectorized=True, target_neff=300, max_calls=2000, seed=0, progress=False)
+    assert abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
+
+
+def test_minus_inf_gives_weight_zero_and_is_counted(fast):
+    def half(x):
+        return -np.inf if x[0] > 2.0 else loglike_b(x)
+
+    rw = fp.reweight(fast, half, target_neff=300, max_calls=2000, seed=0, progress=False)
+    assert rw.n_neg_inf > 0
+    assert np.all(rw.samples["a"].to_numpy() <= 2.0)
+
+
+def test_bad_input(fast):
+    with pytest.raises(ValueError, match=r"loglike returned nan at theta=\["):
+        fp.reweight(fast, lambda x: np.nan, seed=0, progress=False)
+    with pytest.raises(ValueError, match="target_neff: expected a positive number"):
+        fp.reweight(fast, loglike_b, target_neff=0)
+    with pytest.raises(ValueError, match="max_calls: expected a positive integer"):
+        fp.reweight(fast, loglike_b, max_calls=0)
+    bare = fp.Result(samples=fast.samples, logZ=fast.logZ, logZerr=fast.logZerr, ncall=fast.ncall,
+                     samples_u=fast.samples_u, sampler="dynesty")
+    with pytest.raises(ValueError, match="carries no prior transform"):
+        fp.reweight(bare, loglike_b)
+    with pytest.raises(ValueError, match="need bounds="):
+        fp.reweight(fast.samples, loglike_b)
+    with pytest.raises(ValueError, match="vectorized=True\\) returned shape"):
+        fp.reweight(fast, lambda t: np.zeros(3), vectorized=True, progress=False)
+
+
+def test_anesthetic_samples_with_a_uniform_box(fast):
+    rw = fp.reweight(fast.samples, loglike_b, bounds=list(zip(LO, HI)), target_neff=300, max_calls=2000, seed=0,
+                     progress=False)
+    assert abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
+    assert list(rw.samples.drop_labels().columns[:3]) == ["a", "b", "c"]
