@@ -7,7 +7,7 @@ Gaussian well inside the box, so the analytic log-evidence is
 logZ ± err, |logZ - truth| / err and wall time, for a plain run and an
 enhanced run.
 
-    python benchmarks/planck.py [--seeds 1] [--first-seed 0] [--nlive 500] [--nlive-low 100] [--no-plain]
+    python benchmarks/planck.py [--seeds 1] [--first-seed 0] [--nlive 500] [--nlive-low N] [--no-plain]
                                 [--sampler dynesty|polychord]
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--nlive", type=int, default=500)
-    ap.add_argument("--nlive-low", type=int, default=100)
+    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's (100 for dynesty, 25 for PolyChord at nlive 500)")
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])

@@ -66,6 +66,12 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     return result
 
 
+#: PolyChord defaults for the enhanced run, chosen on the Planck-like Gaussian
+#: (benchmarks/RESULTS.md): low-stage nlive, and high-stage slice repeats as a
+#: fraction of ndim (PolyChord's own default is 5 * ndim).
+POLYCHORD_NLIVE_LOW = 25
+POLYCHORD_HIGH_REPEATS = 0.5
+
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
 #: two touching Gaussians (3.5 sigma apart) 0.63-0.64, two separated ones 0.78-0.79.
@@ -132,7 +138,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to ``min(100, nlive // 5)``, chosen by measurement
+    ``nlive_low`` defaults to ``min(100, nlive // 5)`` for dynesty and
+    ``min(25, nlive // 5)`` for PolyChord, and PolyChord's high stage uses
+    ``num_repeats = ndim // 2`` unless you set it; all chosen by measurement
     (benchmarks/RESULTS.md).  ``flow="auto"`` trains a piecewise flow when the
     low run's samples cluster (k-means silhouette >= 0.5) and a small MAF
     otherwise; ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted
@@ -163,10 +171,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     """
     _check_common(ndim, nlive)
     if nlive_low is None:
-        # Measured on the Planck-like Gaussian with dynesty: nlive_low 100 cost
-        # ~18 000 calls, nlive_low 25 cost 64 000-82 000 (more than a plain
-        # nlive 500 run).  Small low runs are not cheap.
-        nlive_low = max(2, min(100, nlive // 5))
+        # Measured on the Planck-like Gaussian (benchmarks/RESULTS.md).  dynesty:
+        # nlive_low 100 cost ~18 000 calls, nlive_low 25 cost 64 000-120 000
+        # (more than a plain nlive 500 run).  PolyChord: its cost grows with
+        # nlive, and nlive_low 25 (120 000-165 000 calls) trained flows as good
+        # for the high stage as nlive_low 100 (760 000).
+        nlive_low = max(2, min(POLYCHORD_NLIVE_LOW if sampler == "polychord" else 100, nlive // 5))
     _check_common(ndim, nlive_low)
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
@@ -214,7 +224,14 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
         like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
-        high_kwargs = {**kwargs, "sampler_kwargs": {**(sampler_kwargs or {}), **(high_sampler_kwargs or {})}}
+        high_sk = {**(sampler_kwargs or {}), **(high_sampler_kwargs or {})}
+        if sampler == "polychord" and "num_repeats" not in high_sk and "num_repeats" not in (run_kwargs or {}):
+            # With the flow as prior the target is nearly uniform in the cube, and
+            # PolyChord's default 5 * ndim slice repeats per iteration dominate
+            # the cost; ndim / 2 repeats gave the same evidence for an eighth of
+            # the high-stage calls (benchmarks/RESULTS.md).
+            high_sk["num_repeats"] = max(1, int(POLYCHORD_HIGH_REPEATS * ndim))
+        high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
         high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs),
                             prior_transform)
         if paths:
