@@ -10,9 +10,10 @@ Estimators (and why they stay valid):
    effective sample size, so that nearly every slow call is a distinct point
    carrying weight), and each gets ``r = L_B / L_A``.  ``mean(r)`` estimates
    ``Z_B / Z_A`` without bias; its error adds to the run's ``logZ`` error.
-2. **Importance sampling from a flow.**  A proposal ``q_t`` (a MAF trained
-   on the weighted slow samples so far, mixed with a Gaussian fit twice as
-   wide so that the weights stay bounded in the tails) draws a batch; each
+2. **Importance sampling from a flow.**  A proposal ``q_t`` (a MAF, or a
+   piecewise flow where the samples cluster, trained on the weighted slow
+   samples so far and mixed with a Gaussian fit twice as wide so that the
+   weights stay bounded in the tails) draws a batch; each
    point gets ``W = L_B(u) / q_t(u)`` (``0`` outside the cube, without a
    call).  ``q_t`` depends only on earlier batches, so each batch mean is
    unbiased given the past, and their mean weighted by batch size, over
@@ -80,7 +81,7 @@ class Reweighted:
 
 
 class Proposal:
-    """``(1 - eps) * MAF + eps * N(mean, (width * cov))`` on the (unbounded) hypercube coordinates.
+    """``(1 - eps) * flow + eps * N(mean, width^2 * cov)`` on the (unbounded) hypercube coordinates.
 
     The wide Gaussian keeps ``L_B / q`` bounded where the flow's tails are
     too light: a proposal lighter-tailed than the target gives importance
@@ -89,9 +90,10 @@ class Proposal:
 
     def __init__(self, u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, eps: float = 0.1,
                  width: float = 2.0):
-        from .maf import MAF
+        from .workflows import choose_flow
 
-        self.flow = MAF(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False).fit(u, weights=weights)
+        # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").
+        self.flow = choose_flow(u, weights, rng).fit(u, weights=weights)
         self.eps = eps
         self.mean = np.average(u, axis=0, weights=weights)
         cov = np.atleast_2d(np.cov(u.T, aweights=weights)) * width**2

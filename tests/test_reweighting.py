@@ -112,3 +112,14 @@ def test_anesthetic_samples_with_a_uniform_box(fast):
                      progress=False)
     assert abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
     assert list(rw.samples.drop_labels().columns[:3]) == ["a", "b", "c"]
+
+
+def test_identical_likelihoods_give_equal_weights_and_the_same_evidence(fast):
+    n_a = fast.samples.get_weights()
+    neff_a = n_a.sum() ** 2 / np.sum(n_a**2)
+    rw = fp.reweight(fast, loglike_a, target_neff=0.5 * neff_a, seed=0, progress=False)
+    assert "flow" not in rw.parts  # the fast run's own draws were enough
+    w = rw.samples.get_weights()
+    counts = np.unique(w / w.min())  # systematic resampling: each point drawn once (rarely twice)
+    assert np.allclose(counts, np.round(counts))
+    assert rw.logZ == pytest.approx(fast.logZ, abs=1e-12)
