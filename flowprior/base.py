@@ -9,7 +9,7 @@ import torch
 from scipy.special import logsumexp, ndtr, ndtri
 
 from . import fast
-from .data import as_points, check_inside, unit_cube_error
+from .data import as_points, check_inside, in_unit_cube, unit_cube_error
 from .spaces import Space
 
 
@@ -234,7 +234,7 @@ class FlowDensity:
         return out
 
     def _torch_prior_transform(self, u: np.ndarray) -> np.ndarray:
-        if not np.all((u >= 0) & (u <= 1)):
+        if not in_unit_cube(u).all():
             raise unit_cube_error(u)
         u = u.copy()
         cumw = self._fast.cumw

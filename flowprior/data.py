@@ -130,8 +130,13 @@ def as_points(u, ndim: int, what: str = "u") -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(arr), single
 
 
+def in_unit_cube(u: np.ndarray) -> np.ndarray | np.bool_:
+    """Whether each point (last axis) lies in the closed unit cube; NaN is outside."""
+    return np.all((u >= 0) & (u <= 1), axis=-1)
+
+
 def unit_cube_error(u: np.ndarray, what: str = "u") -> ValueError:
     """The error for points outside the closed unit cube."""
-    bad = ~np.all((u >= 0) & (u <= 1), axis=1)
+    bad = ~in_unit_cube(u)
     r = int(np.flatnonzero(bad)[0])
     return ValueError(f"{what}: values outside [0, 1] (or NaN) in {_rows(bad)}; e.g. row {r}: {u[r].tolist()}")

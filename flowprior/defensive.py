@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import as_points, unit_cube_error
+from .data import as_points, in_unit_cube, unit_cube_error
 
 
 class DefensiveFlow:
@@ -42,7 +42,7 @@ class DefensiveFlow:
     def prior_transform(self, v) -> np.ndarray:
         """Unit cube -> unit cube; deterministic, pushforward ``q_eps``."""
         arr, single = as_points(v, self.ndim_, "v")
-        if not np.all((arr >= 0) & (arr <= 1)):
+        if not in_unit_cube(arr).all():
             raise unit_cube_error(arr, "v")
         out = arr.copy()
         eps = self.epsilon
@@ -60,7 +60,7 @@ class DefensiveFlow:
     def log_prob(self, u) -> np.ndarray:
         """``log q_eps(u)``; outside the cube only the flow's share (``-inf`` for a cube-bounded flow)."""
         arr, single = as_points(u, self.ndim_, "u")
-        inside = np.all((arr >= 0) & (arr <= 1), axis=1)
+        inside = in_unit_cube(arr)
         out = self._log_rest + self.flow.log_prob(arr)
         out[inside] = np.logaddexp(out[inside], self._log_eps)
         return float(out[0]) if single else out

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import in_unit_cube
+
 
 class RepartitionedLikelihood:
     """``log L(prior_transform(u)) - log q(u)``; picklable for pools and MPI."""
@@ -30,7 +32,7 @@ class RepartitionedLikelihood:
         # The flow's support may extend past the cube (see workflows._train):
         # there the old prior, and so the likelihood, is zero.  The user's
         # functions are never called outside the cube.
-        if not np.all((u >= 0.0) & (u <= 1.0)):
+        if not in_unit_cube(u):
             return -np.inf
         logq = self.flow.log_prob(u)
         return float(self.loglike(self.prior_transform(u))) - logq

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from .base import make_rng
+from .data import in_unit_cube
+from .repartition import physical
 
 #: Share of the total weight one sample may hold before the result warns.
 DOMINANT_SHARE = 0.1
@@ -135,7 +137,7 @@ class _Slow:
         self.n_neg_inf = 0
 
     def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        theta = np.array([self.prior_transform(row) for row in u], dtype=float).reshape(len(u), -1)
+        theta = physical(self.prior_transform, u).astype(float).reshape(len(u), -1)
         if self.vectorized:
             logl = np.asarray(self.loglike(theta), dtype=float)
             if logl.shape != (len(u),):
@@ -216,9 +218,10 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     idx = np.unique(_systematic(w_a, n_keep, rng), return_counts=True)
     rows, counts = idx
     theta_ex, logl_ex = slow(u[rows])
-    r = counts * np.exp(logl_ex - logl_a[rows])  # each draw counted as often as it was drawn
+    lr = np.exp(logl_ex - logl_a[rows])  # L_B / L_A at each distinct draw
+    r = counts * lr  # each draw counted as often as it was drawn
     ratio = r.sum() / n_keep
-    var_ratio = np.sum(counts * (np.exp(logl_ex - logl_a[rows]) - ratio) ** 2) / max(n_keep - 1, 1) / n_keep
+    var_ratio = np.sum(counts * (lr - ratio) ** 2) / max(n_keep - 1, 1) / n_keep
     if ratio > 0:
         logZ_ex = logZ_a + math.log(ratio)
         logZerr_ex = math.sqrt(logZerr_a**2 + var_ratio / ratio**2)
@@ -237,7 +240,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         bar = tqdm(total=float(target_neff), desc="neff", unit="", leave=False)
 
     def pooled():
-        return _combine(ratio, logZ_a, logZerr_ex, r, logW_is, batch_of)
+        return _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of)
 
     logZ, logZerr, w_ex, w_is = pooled()
     neff = _kish(np.concatenate([w_ex, w_is]))
@@ -252,14 +255,12 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         proposal = Proposal(train_u[pos], train_w[pos], rng)
         n = min(int(batch_size), int(max_calls - slow.ncall))
         draw = proposal.sample(n, rng)
-        inside = np.all((draw >= 0.0) & (draw <= 1.0), axis=1)
+        inside = in_unit_cube(draw)
         logq = proposal.log_prob(draw)
         logl = np.full(n, -np.inf)
-        theta = np.full((n, d), np.nan)
+        theta = np.zeros((n, d))  # points outside the prior have weight zero; their parameters are never used
         if inside.any():
             theta[inside], logl[inside] = slow(draw[inside])
-        # Points outside the prior have weight zero; their parameters are never used.
-        theta[~inside] = 0.0
         u_is = np.concatenate([u_is, draw])
         theta_is = np.concatenate([theta_is, theta])
         logl_is = np.concatenate([logl_is, logl])
@@ -309,9 +310,8 @@ def _is_estimate(logW: np.ndarray, batch_of: np.ndarray) -> tuple[float, float]:
     return m + math.log(mean), math.sqrt(var) / mean
 
 
-def _combine(ratio, logZ_a, logZerr_ex, r, logW_is, batch_of):
+def _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of):
     """Inverse-variance combination of the two evidence estimates; pooled posterior weights."""
-    logZ_ex = logZ_a + math.log(ratio) if ratio > 0 else -math.inf
     w_ex = r / r.sum() if r.sum() > 0 else np.zeros_like(r)
     if len(logW_is) == 0:
         return logZ_ex, logZerr_ex, w_ex, np.empty(0)
@@ -359,24 +359,22 @@ def _read_fast(result, prior_transform, bounds):
         samples = result.samples
         u = np.asarray(result.samples_u, dtype=float)
         logZ, logZerr = float(result.logZ), float(result.logZerr)
-    elif hasattr(samples_ := result, "logZ") and hasattr(result, "logL"):
-        samples = samples_
+    elif hasattr(result, "logZ") and hasattr(result, "logL"):
+        samples = result
         if bounds is None:
             raise ValueError("result: anesthetic samples need bounds= (a uniform prior box) to evaluate the prior; "
                              "or pass a flowprior Result, which carries its prior transform")
         from .spaces import parse_bounds
 
-        lo, hi = parse_bounds(bounds, len(samples.drop_labels().columns.drop(["logL", "logL_birth", "nlive"],
-                                                                               errors="ignore")))
-        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-            raise ValueError("bounds: a uniform prior needs finite (lo, hi) for every parameter")
         frame = samples.drop_labels()
         params = [c for c in frame.columns if c not in ("logL", "logL_birth", "nlive")]
-        theta = frame[params].to_numpy(dtype=float)
-        u = (theta - lo) / (hi - lo)
-        if not np.all((u >= 0) & (u <= 1)):
-            bad = np.flatnonzero(~np.all((u >= 0) & (u <= 1), axis=1))
-            raise ValueError(f"result: rows {bad[:10].tolist()} lie outside bounds")
+        lo, hi = parse_bounds(bounds, len(params))
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ValueError("bounds: a uniform prior needs finite (lo, hi) for every parameter")
+        u = (frame[params].to_numpy(dtype=float) - lo) / (hi - lo)
+        inside = in_unit_cube(u)
+        if not inside.all():
+            raise ValueError(f"result: rows {np.flatnonzero(~inside)[:10].tolist()} lie outside bounds")
         pt = prior_transform if prior_transform is not None else (lambda v, lo=lo, hi=hi: lo + (hi - lo) * v)
         logZ = float(samples.logZ())
         logZerr = _logz_error(samples, make_rng(0))

@@ -10,6 +10,7 @@ import numpy as np
 
 from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
+from .data import in_unit_cube
 from .defensive import DefensiveFlow
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -100,7 +101,7 @@ def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) ->
     return MAF(**small)
 
 
-def _train(flow, low: Result, ndim: int, rng: np.random.Generator) -> FlowDensity:
+def _train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     from .maf import MAF
     from .piecewise import PiecewiseFlow
 
@@ -213,7 +214,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
 
         trained = load(paths["flow"])
     else:
-        trained = _train(flow, low, ndim, flow_seed)
+        trained = _train(flow, low, flow_seed)
         if paths:
             trained.save(paths["flow"])
     train_time = time.perf_counter() - t0
@@ -260,7 +261,7 @@ def _to_physical(run_v: Result, prior_transform) -> Result:
     # prior transform is only defined on the cube, so such a row gets the
     # parameters of the nearest cube point and logL = -inf; samples_u keeps
     # where it really was.
-    outside = ~np.all((u >= 0.0) & (u <= 1.0), axis=1)
+    outside = ~in_unit_cube(u)
     samples.iloc[:, :ndim] = physical(prior_transform, np.clip(u, 0.0, 1.0))
     if outside.any():
         samples.loc[outside, "logL"] = -np.inf
