@@ -186,3 +186,12 @@ def test_analytic_priors():
         fp.GaussianPrior([0, 0], [[1, 2], [2, 1]])
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         BOX.prior_transform(np.array([0.5, 1.5]))
+
+
+def test_marginal_likelihood_in_an_enhanced_run_and_a_pool(post_flow):
+    import multiprocessing
+
+    like = fp.MarginalLikelihood(post_flow, BOX, logZ=-3.0)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        res = fp.enhanced_run(like, BOX, 2, nlive=100, nlive_low=50, seed=1, pool=pool)
+    assert abs(res.logZ + 3.0) < 3 * res.logZerr

@@ -172,3 +172,13 @@ def test_version():
     import pypolychord
 
     assert polychord.version() == pypolychord.__version__
+
+
+def test_marginal_likelihood_as_polychord_loglike():
+    # A nuisance-free likelihood is a plain callable: PolyChord integrates it
+    # back to the evidence it was built with.
+    post = fp.GaussianPrior(MU, np.diag(SIGMA**2), names=NAMES)
+    box = fp.UniformPrior(np.stack([LO, HI], axis=1), names=NAMES)
+    like = fp.MarginalLikelihood(post, box, logZ=-2.0)
+    res = fp.run(like, box, D, sampler="polychord", nlive=100, seed=3, names=like.names_)
+    assert abs(res.logZ + 2.0) < 3 * res.logZerr
