@@ -5,8 +5,8 @@ The likelihood is a normalised mixture of four well-separated Gaussians
 [-10, 10]^4, so the analytic log-evidence is ``-4 log 20`` and each mode's
 posterior mass is its weight.  Prints, per seed and run: likelihood calls,
 logZ ± err against the truth, the posterior mass of each mode (samples
-assigned to the nearest centre) with its error from the effective sample
-size, the largest deviation in units of that error, and wall time.
+assigned to the nearest centre) with its error from simulated prior-volume
+shrinkages, the largest deviation in units of that error, and wall time.
 
     python benchmarks/multimodal.py [--seeds 3] [--first-seed 0] [--nlive 500] [--nlive-low 100]
                                     [--sampler dynesty|polychord] [--no-plain] [--sampler-kwargs JSON]
@@ -56,15 +56,29 @@ class Box:
         return -HALF + 2 * HALF * np.asarray(u)
 
 
-def mode_masses(res) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mass of each mode (nearest centre) and its error from the effective sample size."""
-    x = res.samples.iloc[:, :D].to_numpy(dtype=float)
-    w = res.samples.get_weights()
-    w = w / w.sum()
+def mode_masses(res, nsim: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mass of each mode (nearest centre) and its nested-sampling error.
+
+    The error comes from simulating the run's prior-volume shrinkages
+    (``t ~ Beta(nlive, 1)`` per dead point, as anesthetic does, but with a
+    seeded Generator): it carries the random split of live points between
+    modes, which a binomial error from the effective sample size misses
+    (measured: plain runs then looked 7 sigma off).
+    """
+    s = res.samples
+    x = s.iloc[:, :D].to_numpy(dtype=float)
     nearest = np.argmin(((x[:, None, :] - CENTRES[None]) ** 2).sum(-1), axis=1)
-    mass = np.array([w[nearest == k].sum() for k in range(len(CENTRES))])
-    neff = 1.0 / np.sum(w**2)
-    return mass, np.sqrt(WEIGHTS * (1 - WEIGHTS) / neff)
+    logl = s["logL"].to_numpy(dtype=float)
+    nlive = s["nlive"].to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    logt = np.log(rng.uniform(size=(nsim, len(logl)))) / nlive
+    logx = np.cumsum(logt, axis=1)
+    logx_prev = np.concatenate([np.zeros((nsim, 1)), logx[:, :-1]], axis=1)
+    logw = logl + logx_prev + np.log1p(-np.exp(logx - logx_prev))
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    masses = np.stack([w[:, nearest == k].sum(axis=1) for k in range(len(CENTRES))], axis=1)
+    return masses.mean(axis=0), masses.std(axis=0)
 
 
 def main() -> None:
