@@ -80,10 +80,15 @@ def _number(text: str, what: str) -> float | None:
 
 
 def parse_bounds(specs: list[str] | None, params: list[str]) -> list | None:
-    """Bounds from ``--bounds FILE`` (YAML or JSON: name -> [lo, hi]) or ``--bounds name=lo,hi ...``."""
+    """Bounds from ``--bounds FILE`` (YAML or JSON: name -> [lo, hi]) or ``--bounds name=lo,hi ...``.
+
+    A file may list parameters that are not trained on (a whole prior box);
+    a ``name=lo,hi`` item for one that is not trained on is an error.
+    """
     if not specs:
         return None
     table: dict = {}
+    explicit: list[str] = []  # name=lo,hi items must name a trained parameter; a file may describe more
     for spec in specs:
         if "=" in spec:
             name, _, rng = spec.partition("=")
@@ -91,6 +96,7 @@ def parse_bounds(specs: list[str] | None, params: list[str]) -> list | None:
             if len(parts) != 2:
                 raise CLIError(f"--bounds {spec}: expected name=lo,hi (e.g. tau=0.01,0.8 or x=0,)")
             table[name.strip()] = [_number(p, f"--bounds {spec}") for p in parts]
+            explicit.append(name.strip())
         else:
             path = Path(spec)
             if not path.is_file():
@@ -107,7 +113,7 @@ def parse_bounds(specs: list[str] | None, params: list[str]) -> list | None:
                 if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                     raise CLIError(f"--bounds {spec}: {name}: expected [lo, hi], got {pair!r}")
                 table[str(name)] = [None if v is None else _number(str(v), f"--bounds {spec}: {name}") for v in pair]
-    unknown = [n for n in table if n not in params]
+    unknown = [n for n in explicit if n not in params]
     if unknown:
         raise CLIError(f"--bounds: parameter(s) {unknown} are not being trained on; the parameters are {params}")
     return [tuple(table.get(n, (None, None))) for n in params]
