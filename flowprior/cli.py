@@ -168,15 +168,6 @@ def cmd_train(args) -> None:
     print(f"trained {type(flow).__name__} on {len(sub)} samples (effective {ess:.0f}) over {params} "
           f"in {wall:.1f} s")
     _print_pieces(flow)
-    rows = flow.records_[0].val_rows if len(flow.records_) == 1 else None
-    if rows is not None:
-        from .data import read_samples
-
-        data = read_samples(sub)
-        keep = data.weights > 0
-        x, wk = data.x[keep][rows], data.weights[keep][rows]
-        print(f"held-out log-likelihood: {np.sum(wk * flow.log_prob(x)) / wk.sum():.3f} nats per sample "
-              f"(parameter space; the {len(rows)} samples early stopping held out)")
     print(f"wrote {args.output}")
 
 
@@ -193,8 +184,10 @@ def _int(text: str, what: str) -> int:
 def _print_pieces(flow) -> None:
     for k, (w, rec) in enumerate(zip(flow.weights_, flow.records_)):
         stop = "early stop" if rec.stopped_early else "epoch limit"
+        held = rec.held_out_log_prob
+        held = "" if held is None else f", held-out log-likelihood {held:.3f} nats per sample"
         print(f"  piece {k}: weight {w:.3f}, best epoch {rec.best_epoch} of {len(rec.val_loss) - 1} ({stop}), "
-              f"fit {rec.fit_time:.1f} s")
+              f"fit {rec.fit_time:.1f} s{held}")
 
 
 def cmd_info(args) -> None:

@@ -161,7 +161,7 @@ class MAF(FlowDensity):
 
     def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
         """Build and train one flow on ``x`` mapped through ``space``."""
-        y, _ = space.to_real(x)
+        y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features))
         patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
@@ -170,4 +170,10 @@ class MAF(FlowDensity):
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
             device=self.device, progress=self.progress, desc=desc,
         )
+        if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
+            # The held-out loss is in the flow's whitened coordinates; adding the
+            # Jacobian of the map from parameters gives the parameter-space figure.
+            v = record.val_rows
+            record.held_out_log_prob = float(-record.val_loss[record.best_epoch]
+                                             + np.sum(w[v] * logdet[v]) / np.sum(w[v]))
         return flow, record

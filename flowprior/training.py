@@ -23,6 +23,9 @@ class TrainingRecord:
     best_epoch: int = -1
     stopped_early: bool = False
     fit_time: float = 0.0
+    #: Weighted mean log-density of the held-out rows in parameter space
+    #: (the piece's own density, at the restored epoch); None for old files.
+    held_out_log_prob: float | None = None
     #: Rows (of the arrays passed to ``train_flow``) held out; not saved to files.
     val_rows: np.ndarray | None = field(default=None, repr=False)
 
@@ -33,6 +36,7 @@ class TrainingRecord:
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,
             "fit_time": self.fit_time,
+            "held_out_log_prob": self.held_out_log_prob,
         }
 
 

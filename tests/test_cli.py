@@ -48,6 +48,7 @@ def test_train_info_sample_check_stats(chains):
                   "--quiet", "-o", "run.flow", cwd=chains)
     assert r.returncode == 0, r.stderr
     assert "held-out log-likelihood" in r.stdout and "wrote run.flow" in r.stdout
+    held = float(r.stdout.split("held-out log-likelihood")[1].split()[0].rstrip(","))
     flow = fp.load(chains / "run.flow")
     assert flow.names_ == NAMES and flow.latex_labels_ == [LABELS[n] for n in NAMES]
     assert flow.bounds_ == [(0.0, 1.0)] * 3
@@ -66,6 +67,8 @@ def test_train_info_sample_check_stats(chains):
     r = flowprior("check", "run.flow", "run", "-o", "check.png", "-n", "1000", cwd=chains)
     assert r.returncode == 0, r.stderr
     assert "posterior tracking" in r.stdout and "mean log-density" in r.stdout
+    in_sample = float(r.stdout.split("under the flow:")[1].split()[0])
+    assert abs(held - in_sample) < 0.5  # held-out and in-sample fit agree for a well-fitted flow
     png = (chains / "check.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 

@@ -182,3 +182,12 @@ def test_pickle_keeps_outputs(maf):
 
     u = np.random.default_rng(0).uniform(size=(10, 3))
     assert np.array_equal(pickle.loads(pickle.dumps(maf))(u), maf(u))
+
+
+def test_held_out_log_prob_is_the_parameter_space_figure(gauss_samples):
+    from conftest import BOUNDS, QUICK
+
+    flow = fp.MAF(seed=1, **QUICK).fit(gauss_samples, bounds=BOUNDS)
+    rec = flow.records_[0]
+    direct = np.mean(flow.log_prob(gauss_samples[rec.val_rows]))
+    assert rec.held_out_log_prob == pytest.approx(direct, abs=1e-6)
