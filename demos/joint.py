@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
-from planck import COV, HI, LO, MEAN, NAMES  # noqa: E402
+from planck import COV, HI, LO, MEAN, NAMES, Gaussian  # noqa: E402
 
 import flowprior as fp  # noqa: E402
 
@@ -64,18 +64,16 @@ NAMES_B = SHARED + ["b1", "b2"]
 NAMES_J = NAMES + ["a1", "a2", "b1", "b2"]
 
 
-class Normal:
-    """Normalised Gaussian log-likelihood over selected columns (picklable)."""
+class Normal(Gaussian):
+    """The Planck benchmark's normalised Gaussian, evaluated on selected columns (picklable)."""
 
     def __init__(self, mean, cov, cols=None):
-        self.mean, self.cols = mean, cols
-        self.prec = np.linalg.inv(cov)
-        self.norm = -0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]
+        super().__init__(mean, cov)
+        self.cols = cols
 
     def __call__(self, x) -> float:
         x = np.asarray(x)
-        r = (x if self.cols is None else x[self.cols]) - self.mean
-        return float(-0.5 * r @ self.prec @ r + self.norm)
+        return super().__call__(x if self.cols is None else x[self.cols])
 
 
 class Sum:
@@ -107,7 +105,7 @@ def truth():
 
 
 def moments(samples, names):
-    x = samples[names].to_numpy(dtype=float) if hasattr(samples, "columns") else samples
+    x = samples[names].to_numpy(dtype=float)
     w = samples.get_weights()
     mean = np.average(x, axis=0, weights=w)
     return mean, np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))

@@ -9,7 +9,7 @@ import torch
 from scipy.special import logsumexp, ndtr, ndtri
 
 from . import fast
-from .data import as_points, check_inside, in_unit_cube, unit_cube_error
+from .data import as_points, check_inside, in_unit_cube, named_points, unit_cube_error
 from .spaces import Space
 
 
@@ -82,13 +82,7 @@ class FlowDensity:
 
     def _points(self, theta, what: str = "theta") -> tuple[np.ndarray, bool]:
         """Read parameter points, matching DataFrame columns to the flow's names."""
-        if hasattr(theta, "columns") and self.names_ is not None:
-            frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
-            missing = [n for n in self.names_ if n not in frame.columns]
-            if missing:
-                raise ValueError(f"{what}: columns {missing} missing; the flow's parameters are {self.names_}")
-            theta = frame[self.names_].to_numpy(dtype=float)
-        return as_points(theta, self.ndim_, what)
+        return named_points(theta, self.names_, self.ndim_, what, "flow")
 
     # --------------------------------------------------------------- density
     def log_prob(self, theta, backend: str = "numpy") -> np.ndarray:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import column_names, read_samples
+
 EPILOG = """examples:
   flowprior train chains/planck --params omegabh2 omegach2 ns --bounds prior.yaml -o planck.flow
   flowprior train chains/multi --piecewise --clusters auto -o multi.flow
@@ -51,16 +53,9 @@ def read_chains(root: str):
     return samples
 
 
-def parameter_names(samples) -> list[str]:
-    from .data import read_samples
-
-    # One row with weight 1: the names do not depend on the (maybe zero) weights.
-    return read_samples(samples.iloc[:1], weights=np.ones(1)).names
-
-
 def select(samples, params):
     """The chains restricted to ``params`` (all parameters if None); unknown names list the available ones."""
-    available = parameter_names(samples)
+    available = column_names(samples)
     if not params:
         return samples[available], available
     unknown = [p for p in params if p not in available]
@@ -130,16 +125,19 @@ def load_flow(path: str):
         raise CLIError(str(err)) from err
 
 
+def _names(flow) -> list[str]:
+    """The flow's parameter names, or x0, x1, ... for a flow fitted on a plain array."""
+    return flow.names_ or [f"x{i}" for i in range(flow.ndim_)]
+
+
 def _labels(flow) -> list[str]:
-    names = flow.names_ or [f"x{i}" for i in range(flow.ndim_)]
-    labels = getattr(flow, "latex_labels_", None) or names
-    return list(labels)
+    return list(getattr(flow, "latex_labels_", None) or _names(flow))
 
 
 def _flow_samples(flow, n: int, seed: int):
     from anesthetic import Samples
 
-    names = flow.names_ or [f"x{i}" for i in range(flow.ndim_)]
+    names = _names(flow)
     return Samples(flow.sample(n, seed=seed), columns=names, labels=dict(zip(names, _labels(flow))))
 
 
@@ -192,7 +190,7 @@ def _print_pieces(flow) -> None:
 
 def cmd_info(args) -> None:
     flow = load_flow(args.flow)
-    names = flow.names_ or [f"x{i}" for i in range(flow.ndim_)]
+    names = _names(flow)
     print(f"{args.flow}: {type(flow).__name__}, {flow.ndim_} parameters, {len(flow.weights_)} piece(s)")
     print(f"architecture: masked autoregressive flow(s) (zuko); settings {json.dumps(flow.get_params())}")
     if getattr(flow, "silhouette_", None):
@@ -208,7 +206,7 @@ def cmd_sample(args) -> None:
     flow = load_flow(args.flow)
     if args.n < 1:
         raise CLIError(f"-n: expected a positive number of samples, got {args.n}")
-    names = flow.names_ or [f"x{i}" for i in range(flow.ndim_)]
+    names = _names(flow)
     x = flow.sample(args.n, seed=args.seed)
     np.savetxt(args.output, x, delimiter=",", header=",".join(names), comments="")
     print(f"wrote {args.n} samples of {names} to {args.output}")
@@ -221,8 +219,6 @@ def cmd_check(args) -> None:
     if names is None:
         raise CLIError(f"{args.flow}: the flow has no parameter names, so it cannot be matched to chains")
     sub, _ = select(samples, names)
-    from .data import read_samples
-
     data = read_samples(sub)
     w = data.weights / data.weights.sum()
     logq = flow.log_prob(data.x)
@@ -236,7 +232,7 @@ def cmd_check(args) -> None:
           f"({outside.mean():.1%} of samples outside its bounds)")
     _print_pieces(flow)
     if hasattr(samples, "logZ") and "logL" in samples.drop_labels().columns:
-        _track_posterior(flow, sub, samples, data, w, logq, outside)
+        _track_posterior(flow, samples, w, logq, outside)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -252,11 +248,11 @@ def cmd_check(args) -> None:
     print(f"wrote {args.output}")
 
 
-def _track_posterior(flow, sub, samples, data, w, logq, outside) -> None:
+def _track_posterior(flow, samples, w, logq, outside) -> None:
     """For nested-sampling chains: log P(theta) - log q(theta) over the posterior, under a uniform prior."""
     lo = np.array([b[0] if b[0] is not None else np.nan for b in flow.bounds_])
     hi = np.array([b[1] if b[1] is not None else np.nan for b in flow.bounds_])
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or flow.ndim_ != len(parameter_names(samples)):
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or flow.ndim_ != len(column_names(samples)):
         print("posterior tracking: needs a flow over every parameter with finite bounds (taken as a uniform "
               "prior); skipped")
         return

@@ -90,13 +90,36 @@ def read_samples(theta, weights=None, names=None) -> Samples:
             raise ValueError(f"weights: negative values in {_rows(bad)}")
         if not w.sum() > 0:
             raise ValueError("weights: sum to zero; at least one sample needs a positive weight")
-    if names is not None:
-        names = [str(v) for v in names]
-        if len(names) != d:
-            raise ValueError(f"names: expected {d} names, one per column of theta; got {len(names)}")
-        if len(set(names)) != d:
-            raise ValueError(f"names: duplicates in {names}")
-    return Samples(x, w, names, labels)
+    return Samples(x, w, check_names(names, d, "one per column of theta"), labels)
+
+
+def check_names(names, d: int, per: str = "one per parameter") -> list[str] | None:
+    """Parameter names as strings: ``d`` of them, no duplicates (``None`` stays ``None``)."""
+    if names is None:
+        return None
+    names = [str(v) for v in names]
+    if len(names) != d:
+        raise ValueError(f"names: expected {d} names, {per}; got {len(names)}")
+    if len(set(names)) != d:
+        raise ValueError(f"names: duplicates in {names}")
+    return names
+
+
+def column_names(frame) -> list[str]:
+    """The parameter names of a DataFrame or anesthetic samples (bookkeeping columns left out)."""
+    # One row with weight 1: the names do not depend on the (maybe all-zero) weights.
+    return read_samples(frame.iloc[:1], weights=np.ones(1)).names
+
+
+def named_points(theta, names, ndim: int, what: str, owner: str) -> tuple[np.ndarray, bool]:
+    """Points as :func:`as_points`; a DataFrame's columns are matched to ``names`` first."""
+    if hasattr(theta, "columns") and names is not None:
+        frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"{what}: columns {missing} missing; the {owner}'s parameters are {names}")
+        theta = frame[names].to_numpy(dtype=float)
+    return as_points(theta, ndim, what)
 
 
 def check_inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "theta") -> None:

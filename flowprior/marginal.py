@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import FlowDensity, make_rng
-from .data import _rows, as_points, read_samples
+from .data import _rows, as_points, column_names
 from .priors import _Analytic
 
 
@@ -76,7 +76,7 @@ def _resolve(obj, params, what: str, seed, bounds, flow_kwargs):
 
         frame = obj
         if params is not None:
-            have = read_samples(obj.iloc[:1], weights=np.ones(1)).names or []
+            have = column_names(obj)
             missing = [p for p in params if p not in have]
             if missing:
                 raise ValueError(f"{what}: parameters {missing} not among the samples' columns {have}")
@@ -114,7 +114,7 @@ def _log_ratio(post, prior, params, n: int, seed, bounds, flow_kwargs) -> np.nda
     prior_d = _resolve(prior, wanted, "prior", rng, bounds, flow_kwargs)
     if post_d is None:
         if bounds is None and _is_samples(post):
-            bounds = _prior_bounds(prior_d, params if params is not None else read_samples(post.iloc[:1], weights=np.ones(1)).names)
+            bounds = _prior_bounds(prior_d, params if params is not None else column_names(post))
         post_d = _resolve(post, params, "post", rng, bounds, flow_kwargs)
     idx = align(_names_of(post_d), _names_of(prior_d), post_d.ndim_, prior_d.ndim_, "post and prior")
     x = post_d.sample(int(n), seed=rng)

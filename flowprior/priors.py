@@ -13,18 +13,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from .base import make_rng
-from .data import as_points, in_unit_cube, unit_cube_error
-
-
-def _names(names, ndim: int) -> list[str] | None:
-    if names is None:
-        return None
-    names = [str(n) for n in names]
-    if len(names) != ndim:
-        raise ValueError(f"names: expected {ndim} names, one per parameter; got {len(names)}")
-    if len(set(names)) != ndim:
-        raise ValueError(f"names: duplicates in {names}")
-    return names
+from .data import as_points, check_names, in_unit_cube, named_points, unit_cube_error
 
 
 def _box(bounds, what: str = "bounds") -> tuple[np.ndarray, np.ndarray]:
@@ -48,13 +37,7 @@ class _Analytic:
     ndim_: int
 
     def _points(self, theta, what: str = "theta") -> tuple[np.ndarray, bool]:
-        if hasattr(theta, "columns") and self.names_ is not None:
-            frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
-            missing = [n for n in self.names_ if n not in frame.columns]
-            if missing:
-                raise ValueError(f"{what}: columns {missing} missing; the prior's parameters are {self.names_}")
-            theta = frame[self.names_].to_numpy(dtype=float)
-        return as_points(theta, self.ndim_, what)
+        return named_points(theta, self.names_, self.ndim_, what, "prior")
 
     def _cube(self, u) -> tuple[np.ndarray, bool]:
         arr, single = as_points(u, self.ndim_, "u")
@@ -93,7 +76,31 @@ class _Analytic:
         return x[0] if single else x
 
 
-class UniformPrior(_Analytic):
+class _BoxPrior(_Analytic):
+    """A product of independent one-dimensional priors on ``[lo, hi]`` boxes."""
+
+    def __init__(self, bounds, names=None):
+        self.lo, self.hi = _box(bounds)
+        self.ndim_ = len(self.lo)
+        self.names_ = check_names(names, self.ndim_)
+
+    @property
+    def bounds_(self) -> list[tuple[float, float]]:
+        return [(float(a), float(b)) for a, b in zip(self.lo, self.hi)]
+
+    def _inside(self, x) -> np.ndarray:
+        return np.all((x >= self.lo) & (x <= self.hi), axis=1)
+
+    def marginal(self, names):
+        """The prior of the parameters ``names`` alone (in that order)."""
+        i = self._index(names)
+        return type(self)(np.stack([self.lo[i], self.hi[i]], axis=1), names=list(names))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.bounds_}, names={self.names_})"
+
+
+class UniformPrior(_BoxPrior):
     """Uniform prior on a box.
 
     Parameters
@@ -105,32 +112,17 @@ class UniformPrior(_Analytic):
     """
 
     def __init__(self, bounds, names=None):
-        self.lo, self.hi = _box(bounds)
-        self.ndim_ = len(self.lo)
-        self.names_ = _names(names, self.ndim_)
+        super().__init__(bounds, names)
         self._logvol = float(np.sum(np.log(self.hi - self.lo)))
 
-    @property
-    def bounds_(self) -> list[tuple[float, float]]:
-        return [(float(a), float(b)) for a, b in zip(self.lo, self.hi)]
-
     def _log_prob(self, x):
-        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
-        return np.where(inside, -self._logvol, -np.inf)
+        return np.where(self._inside(x), -self._logvol, -np.inf)
 
     def _transform(self, u):
         return self.lo + (self.hi - self.lo) * u
 
-    def marginal(self, names) -> UniformPrior:
-        """The prior of the parameters ``names`` alone (in that order)."""
-        i = self._index(names)
-        return UniformPrior(np.stack([self.lo[i], self.hi[i]], axis=1), names=list(names))
 
-    def __repr__(self) -> str:
-        return f"UniformPrior({self.bounds_}, names={self.names_})"
-
-
-class LogUniformPrior(_Analytic):
+class LogUniformPrior(_BoxPrior):
     """Log-uniform (Jeffreys) prior on a positive box: density ``1 / (x log(hi / lo))`` per coordinate.
 
     Parameters
@@ -141,36 +133,21 @@ class LogUniformPrior(_Analytic):
     """
 
     def __init__(self, bounds, names=None):
-        self.lo, self.hi = _box(bounds)
+        super().__init__(bounds, names)
         bad = self.lo <= 0
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"bounds[{i}]: a log-uniform prior needs lo > 0, got {self.lo[i]}")
-        self.ndim_ = len(self.lo)
-        self.names_ = _names(names, self.ndim_)
         self._loglo, self._span = np.log(self.lo), np.log(self.hi / self.lo)
 
-    @property
-    def bounds_(self) -> list[tuple[float, float]]:
-        return [(float(a), float(b)) for a, b in zip(self.lo, self.hi)]
-
     def _log_prob(self, x):
-        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
+        inside = self._inside(x)
         out = np.full(len(x), -np.inf)
-        xi = x[inside]
-        out[inside] = -np.sum(np.log(xi) + np.log(self._span), axis=1)
+        out[inside] = -np.sum(np.log(x[inside]) + np.log(self._span), axis=1)
         return out
 
     def _transform(self, u):
         return np.exp(self._loglo + self._span * u)
-
-    def marginal(self, names) -> LogUniformPrior:
-        """The prior of the parameters ``names`` alone."""
-        i = self._index(names)
-        return LogUniformPrior(np.stack([self.lo[i], self.hi[i]], axis=1), names=list(names))
-
-    def __repr__(self) -> str:
-        return f"LogUniformPrior({self.bounds_}, names={self.names_})"
 
 
 class GaussianPrior(_Analytic):
@@ -202,7 +179,7 @@ class GaussianPrior(_Analytic):
             raise ValueError("cov: not positive definite") from None
         self.cov = cov
         self.ndim_ = d
-        self.names_ = _names(names, d)
+        self.names_ = check_names(names, d)
         self._lognorm = float(0.5 * d * np.log(2 * np.pi) + np.sum(np.log(np.diag(self._chol))))
 
     @property
