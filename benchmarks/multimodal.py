@@ -8,7 +8,7 @@ logZ ± err against the truth, the posterior mass of each mode (samples
 assigned to the nearest centre) with its error from simulated prior-volume
 shrinkages, the largest deviation in units of that error, and wall time.
 
-    python benchmarks/multimodal.py [--seeds 3] [--first-seed 0] [--nlive 500] [--nlive-low 100]
+    python benchmarks/multimodal.py [--seeds 3] [--first-seed 0] [--nlive 500] [--nlive-low N]
                                     [--sampler dynesty|polychord] [--no-plain] [--sampler-kwargs JSON]
 
 dynesty runs use ``bootstrap=0`` (both runs, both stages) unless
@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--nlive", type=int, default=500)
-    ap.add_argument("--nlive-low", type=int, default=100)
+    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's")
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,

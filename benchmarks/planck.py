@@ -8,12 +8,13 @@ logZ ± err, |logZ - truth| / err and wall time, for a plain run and an
 enhanced run.
 
     python benchmarks/planck.py [--seeds 1] [--first-seed 0] [--nlive 500] [--nlive-low N] [--no-plain]
-                                [--sampler dynesty|polychord]
+                                [--sampler dynesty|polychord] [--sampler-kwargs JSON] [--broaden S]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -61,28 +62,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--nlive", type=int, default=500)
-    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's (100 for dynesty, 25 for PolyChord at nlive 500)")
+    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's")
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--high-repeats", type=int, default=None, help="PolyChord num_repeats in the high-resolution stage")
     ap.add_argument("--defensive", type=float, default=None, help="uniform weight in the flow prior (default: flowprior's)")
+    ap.add_argument("--broaden", type=float, default=None, help="flow base scale (default: flowprior's)")
+    ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
+                    help='JSON dict for the sampler, both runs and both stages (e.g. {"sample": "rwalk"})')
     args = ap.parse_args()
     like, prior = Gaussian(), Box()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; truth logZ = {TRUTH:.4f}", flush=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; sampler {args.sampler}; truth logZ = {TRUTH:.4f}; "
+          f"sampler_kwargs {args.sampler_kwargs or {}}", flush=True)
     print(f"{'run':10s} {'seed':>4s} {'calls':>18s} {'logZ ± err':>18s} {'|dlogZ|/err':>11s} {'wall s':>7s}")
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         rows = []
         if not args.no_plain:
             t0 = time.perf_counter()
-            res = fp.run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, seed=seed, names=NAMES)
+            res = fp.run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, seed=seed, names=NAMES,
+                         sampler_kwargs=args.sampler_kwargs)
             rows.append(("plain", res, time.perf_counter() - t0))
         t0 = time.perf_counter()
         extra = {} if args.defensive is None else {"defensive": args.defensive}
+        if args.broaden is not None:
+            extra["broaden"] = args.broaden
         if args.high_repeats is not None:
             extra["high_sampler_kwargs"] = {"num_repeats": args.high_repeats}
-        res = fp.enhanced_run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed, names=NAMES,
-                              **extra)
+        res = fp.enhanced_run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed,
+                              names=NAMES, sampler_kwargs=args.sampler_kwargs, **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
             calls = str(res.ncall["total"]) if name == "plain" else f"{res.ncall['low']}+{res.ncall['high']}"

@@ -57,13 +57,14 @@ class FastFlow:
     logw: np.ndarray  # (K,)
     cumw: np.ndarray  # (K,)
     hmax: int
+    scale: float = 1.0  # standard deviation of the Gaussian base (> 1 broadens the flow)
 
     @property
     def args(self) -> tuple:
         return (
             self.w, self.b, self.woff, self.boff, self.nin, self.nout, self.nlayers,
             self.ready, self.pos2feat, self.n_transforms, self.kinds, self.lo, self.hi,
-            self.mean, self.chol, self.logw, self.cumw, self.hmax,
+            self.mean, self.chol, self.logw, self.cumw, self.hmax, self.scale,
         )
 
     def prior_transform(self, u: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -83,7 +84,7 @@ class FastFlow:
         return _log_prob(x, *self.args)
 
     def to_base(self, x: np.ndarray, piece: np.ndarray) -> np.ndarray:
-        """Base-space (standard normal) coordinates of ``x`` under the given pieces."""
+        """Standard-normal coordinates of ``x`` under the given pieces (base divided by ``scale``)."""
         z = np.empty_like(x)
         _to_base(x, piece, z, *self.args)
         return z
@@ -143,8 +144,8 @@ def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndar
     return ws, bs, ready, pos2feat
 
 
-def export(pieces: list, spaces: list, weights: np.ndarray) -> FastFlow:
-    """Export trained zuko MAFs (one per piece) with their spaces and piece weights."""
+def export(pieces: list, spaces: list, weights: np.ndarray, scale: float = 1.0) -> FastFlow:
+    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and base scale."""
     d = len(spaces[0].lo)
     wlist, blist, readies, orders, layout = [], [], [], [], []
     for flow in pieces:
@@ -182,7 +183,7 @@ def export(pieces: list, spaces: list, weights: np.ndarray) -> FastFlow:
         nlayers=nlayers, ready=ready, pos2feat=np.array(orders, dtype=np.int64), n_transforms=n_transforms,
         kinds=spaces[0].kinds, lo=spaces[0].lo.copy(), hi=spaces[0].hi.copy(),
         mean=np.array([s.mean for s in spaces]), chol=np.array([s.chol for s in spaces]),
-        logw=np.log(weights), cumw=np.cumsum(weights), hmax=hmax,
+        logw=np.log(weights), cumw=np.cumsum(weights), hmax=hmax, scale=float(scale),
     )
 
 
@@ -350,7 +351,7 @@ def _ndtri(p):
 
 @njit(cache=True)
 def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers, n_transforms,
-                    kinds, lo, hi, mean, chol):
+                    kinds, lo, hi, mean, chol, scale):
     d = xrow.shape[0]
     lp = 0.0
     for i in range(d):
@@ -367,14 +368,14 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
         for i in range(d):
             yrow[i] = tmp[i]
     for i in range(d):
-        zrow[i] = yrow[i]
-        lp += -0.5 * yrow[i] * yrow[i] - 0.5 * LOG_2PI
+        zrow[i] = yrow[i] / scale
+        lp += -0.5 * zrow[i] * zrow[i] - math.log(scale) - 0.5 * LOG_2PI
     return lp
 
 
 @njit(cache=True)
 def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo, hi,
-              mean, chol, logw, cumw, hmax):
+              mean, chol, logw, cumw, hmax, scale):
     n, d = x.shape
     K = logw.shape[0]
     out = np.empty(n)
@@ -395,7 +396,7 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
         m = -np.inf
         for k in range(K):
             lps[k] = logw[k] + _piece_log_prob(x[r], k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout,
-                                               nlayers, n_transforms, kinds, lo, hi, mean, chol)
+                                               nlayers, n_transforms, kinds, lo, hi, mean, chol, scale)
             if lps[k] > m:
                 m = lps[k]
         if m == -np.inf:
@@ -410,19 +411,19 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
 
 @njit(cache=True)
 def _to_base(x, piece, z, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-             hi, mean, chol, logw, cumw, hmax):
+             hi, mean, chol, logw, cumw, hmax, scale):
     n, d = x.shape
     h = np.empty((max(woff.shape[1] - 1, 1), hmax))
     yrow = np.empty(d)
     tmp = np.empty(d)
     for r in range(n):
         _piece_log_prob(x[r], piece[r], z[r], yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers,
-                        n_transforms, kinds, lo, hi, mean, chol)
+                        n_transforms, kinds, lo, hi, mean, chol, scale)
 
 
 @njit(cache=True)
 def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-                     hi, mean, chol, logw, cumw, hmax):
+                     hi, mean, chol, logw, cumw, hmax, scale):
     """Rows of the unit cube -> parameters. Returns False (and stops) on u outside [0, 1]."""
     n, d = u.shape
     K = logw.shape[0]
@@ -446,9 +447,9 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
         if K > 1:
             u0 = (u0 - left) / width if width > 0.0 else 0.5
             u0 = min(max(u0, 0.0), 1.0)
-        zrow[0] = _ndtri(u0)
+        zrow[0] = scale * _ndtri(u0)
         for i in range(1, d):
-            zrow[i] = _ndtri(u[r, i])
+            zrow[i] = scale * _ndtri(u[r, i])
         for t in range(n_transforms - 1, -1, -1):
             g = k * n_transforms + t
             _inverse_transform(zrow, yrow, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done)

@@ -33,7 +33,7 @@ def save(flow, path) -> None:
     """Write a fitted :class:`MAF` or :class:`PiecewiseFlow` to ``path``.
 
     Every setting is kept: bounds, architecture and training settings,
-    parameter names and labels, piece weights, training records.
+    parameter names and labels, piece weights, base scale, training records.
     """
     from safetensors.torch import save_file
 
@@ -62,6 +62,7 @@ def save(flow, path) -> None:
         "latex_labels": flow.latex_labels_,
         "records": [r.to_dict() for r in flow.records_],
         "silhouette": {str(k): v for k, v in getattr(flow, "silhouette_", {}).items()},
+        "base_scale": flow.base_scale_,
     }
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)}))
 
@@ -137,6 +138,11 @@ def load(path):
                 flow.cluster_labels_ = tensors["cluster_labels"].numpy()
         if len(flow.weights_) != len(pieces) or lo.shape != (ndim,) or hi.shape != (ndim,):
             raise ValueError("array shapes disagree with the metadata")
+        base_scale = float(meta.get("base_scale", 1.0))
+        if not (np.isfinite(base_scale) and base_scale > 0):
+            raise ValueError(f"base_scale {base_scale!r} is not a positive number")
+        if base_scale != 1.0:
+            flow._base_scale = base_scale
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
     flow._finish()

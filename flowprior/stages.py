@@ -4,7 +4,13 @@
 ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow)
 and ``high.npz`` (the high-resolution result).  A rerun loads every
 finished stage and redoes nothing; a mismatched ``config.json`` is an error,
-never a silent reuse.  All files are plain data (no pickle).
+never a silent reuse.  These files are plain data (no pickle).
+
+While a sampling stage runs, the sampler checkpoints it: ``low.dynesty`` /
+``high.dynesty`` (dynesty's own save files, which are pickles: load only
+your own) or the ``low.polychord/`` / ``high.polychord/`` directories
+(PolyChord's resume files).  A rerun after an interruption continues the
+unfinished stage from its checkpoint rather than from its beginning.
 """
 
 from __future__ import annotations
@@ -25,6 +31,22 @@ STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "high": "high.npz"}
 def stage_paths(outdir) -> dict:
     """Path of each stage's file in ``outdir``."""
     return {stage: Path(outdir) / name for stage, name in STAGE_FILES.items()}
+
+
+def checkpoint_path(outdir, stage: str, sampler: str) -> Path:
+    """Where the sampler checkpoints ``stage`` ("low" or "high") inside ``outdir``."""
+    return Path(outdir) / f"{stage}.{sampler}"
+
+
+def remove_checkpoint(outdir, stage: str, sampler: str) -> None:
+    """Delete a stage's sampler checkpoint (a file for dynesty, a directory for PolyChord)."""
+    import shutil
+
+    path = checkpoint_path(outdir, stage, sampler)
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _save_npz(path, arrays: dict) -> None:

@@ -18,6 +18,11 @@ from .result import Result
 SAMPLERS = ("dynesty", "polychord")
 #: Default weight of the uniform cube in the enhanced run's prior (see benchmarks/RESULTS.md).
 DEFENSIVE = 0.0
+#: Default widening of the trained flow's Gaussian base in the enhanced run (see benchmarks/RESULTS.md).
+BROADEN = 1.2
+#: dynesty's sampling methods that move by MCMC steps from a live point; their
+#: cost per iteration is fixed, so a small low-resolution nlive pays off.
+DYNESTY_MCMC = ("rwalk", "slice", "rslice")
 
 
 def _adapter(sampler: str):
@@ -129,7 +134,8 @@ def _train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
 
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
-                 nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, seed=None, names=None,
+                 nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, broaden: float = BROADEN,
+                 seed=None, names=None,
                  outdir=None, pool=None, sampler_kwargs: dict | None = None,
                  run_kwargs: dict | None = None, high_sampler_kwargs: dict | None = None) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
@@ -139,23 +145,29 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to ``min(100, nlive // 5)`` for dynesty and
-    ``min(25, nlive // 5)`` for PolyChord, and PolyChord's high stage uses
-    ``num_repeats = ndim // 2`` unless you set it; all chosen by measurement
-    (benchmarks/RESULTS.md).  ``flow="auto"`` trains a piecewise flow when the
-    low run's samples cluster (k-means silhouette >= 0.5) and a small MAF
-    otherwise; ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted
-    on the low run) choose explicitly.
+    ``nlive_low`` defaults to ``min(25, nlive // 5)`` for PolyChord and for
+    dynesty's MCMC methods (``sample="rwalk"``, ``"slice"``, ``"rslice"``, or
+    ``"auto"`` from 10 dimensions up), and ``min(100, nlive // 5)`` for
+    dynesty's uniform sampling in ellipsoids, which needs more live points to
+    bound them.  ``flow="auto"`` trains a piecewise flow when the low run's
+    samples cluster (k-means silhouette >= 0.5) and a small MAF otherwise;
+    ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted on the
+    low run) choose explicitly.
 
-    ``defensive`` is the weight of the uniform cube mixed into the flow prior
-    (:class:`~flowprior.defensive.DefensiveFlow`): it bounds ``L / q`` where the
-    flow is too narrow.  0 uses the flow alone.
+    Two defences against a flow narrower than the posterior:
+    ``broaden`` widens the trained flow's Gaussian base (see
+    :meth:`~flowprior.base.FlowDensity.broadened`), and ``defensive`` is the
+    weight of the uniform cube mixed into the flow prior
+    (:class:`~flowprior.defensive.DefensiveFlow`), which bounds ``L / q``
+    anywhere.  ``broaden=1`` and ``defensive=0`` use the trained flow alone.
 
-    ``sampler_kwargs`` and ``run_kwargs`` go to both stages;
-    ``high_sampler_kwargs`` override ``sampler_kwargs`` in the
-    high-resolution stage only (e.g. PolyChord's ``num_repeats``: the flow
-    prior makes the target nearly uniform, so fewer slice-sampling repeats
-    may do).
+    ``sampler_kwargs`` and ``run_kwargs`` go to both stages, except the
+    settings of *how* the high-resolution stage explores: its target is the
+    flow-whitened, nearly uniform cube rather than your problem, so it uses
+    dynesty's ``sample="unif"`` with ``bootstrap=0`` and PolyChord's
+    ``num_repeats = ndim // 2`` unless ``high_sampler_kwargs`` sets them.  ``high_sampler_kwargs``
+    override ``sampler_kwargs`` in the high-resolution stage only.  All
+    these defaults were chosen by measurement (benchmarks/RESULTS.md).
 
     With ``outdir``, each stage writes its result there (see
     :mod:`flowprior.stages`); rerunning after an interruption loads the
@@ -168,19 +180,17 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     Result
         ``samples`` in physical parameters (with the repartitioned
         log-likelihood the sampler saw), ``logZ``, ``logZerr``, ``ncall``
-        (low, high, total), ``flow`` and ``low``.
+        (low, high, total), ``flow`` (the trained flow, broadened: the
+        high stage's prior apart from any defensive component) and ``low``.
     """
     _check_common(ndim, nlive)
     if nlive_low is None:
-        # Measured on the Planck-like Gaussian (benchmarks/RESULTS.md).  dynesty:
-        # nlive_low 100 cost ~18 000 calls, nlive_low 25 cost 64 000-120 000
-        # (more than a plain nlive 500 run).  PolyChord: its cost grows with
-        # nlive, and nlive_low 25 (120 000-165 000 calls) trained flows as good
-        # for the high stage as nlive_low 100 (760 000).
-        nlive_low = max(2, min(POLYCHORD_NLIVE_LOW if sampler == "polychord" else 100, nlive // 5))
+        nlive_low = max(2, min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5))
     _check_common(ndim, nlive_low)
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
+    if not (isinstance(broaden, (int, float, np.integer, np.floating)) and np.isfinite(broaden) and broaden >= 1):
+        raise ValueError(f"broaden: expected a base scale >= 1, got {broaden!r}")
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     adapter = _adapter(sampler)
@@ -196,7 +206,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
         config = {"sampler": sampler, "ndim": int(ndim), "nlive": int(nlive), "nlive_low": int(nlive_low),
                   "flow": flow if isinstance(flow, str) else type(flow).__name__, "defensive": float(defensive),
-                  "high_sampler_kwargs": repr(sorted((high_sampler_kwargs or {}).items())),
+                  "broaden": float(broaden), "sampler_kwargs": _settings_repr(sampler_kwargs),
+                  "run_kwargs": _settings_repr(run_kwargs), "high_sampler_kwargs": _settings_repr(high_sampler_kwargs),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None}
         stages.check_config(outdir, config)
@@ -205,7 +216,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if paths and paths["low"].exists():
         low = stages.load_result(paths["low"], sampler, names)
     else:
-        low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=low_seed, **kwargs)
+        if paths:
+            for later in ("flow", "high"):  # results of a previous low stage
+                paths[later].unlink(missing_ok=True)
+            stages.remove_checkpoint(outdir, "high", sampler)
+        low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=low_seed, **kwargs,
+                          **_checkpoint(outdir, "low", sampler))
         if paths:
             stages.save_result(paths["low"], low)
     t0 = time.perf_counter()
@@ -216,8 +232,13 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     else:
         trained = _train(flow, low, flow_seed)
         if paths:
+            # A high-stage checkpoint belongs to the flow it sampled; never
+            # continue it with a newly trained one.
+            stages.remove_checkpoint(outdir, "high", sampler)
             trained.save(paths["flow"])
     train_time = time.perf_counter() - t0
+    if broaden != 1:
+        trained = trained.broadened(float(broaden))
     prior = DefensiveFlow(trained, defensive) if defensive else trained
     if paths and paths["high"].exists():
         high = stages.load_result(paths["high"], sampler, names)
@@ -225,16 +246,14 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
         like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
-        high_sk = {**(sampler_kwargs or {}), **(high_sampler_kwargs or {})}
-        if sampler == "polychord" and "num_repeats" not in high_sk and "num_repeats" not in (run_kwargs or {}):
-            # With the flow as prior the target is nearly uniform in the cube, and
-            # PolyChord's default 5 * ndim slice repeats per iteration dominate
-            # the cost; ndim / 2 repeats gave the same evidence for an eighth of
-            # the high-stage calls (benchmarks/RESULTS.md).
-            high_sk["num_repeats"] = max(1, int(POLYCHORD_HIGH_REPEATS * ndim))
+        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
-        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs),
-                            prior_transform)
+        if sampler == "polychord" and run_kwargs:
+            # PolyChord has one settings object: a key the high stage sets
+            # must not also come from run_kwargs.
+            high_kwargs["run_kwargs"] = {k: v for k, v in run_kwargs.items() if k not in high_sk}
+        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
+                                        **_checkpoint(outdir, "high", sampler)), prior_transform)
         if paths:
             stages.save_result(paths["high"], high)
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
@@ -245,6 +264,73 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     result.prior_transform = prior_transform
     _warn_if_flow_too_narrow(result)
     return result
+
+
+def _settings_repr(kwargs: dict | None) -> str:
+    """Sampler settings as text for ``config.json``.
+
+    Objects without a stable text form (a pool, a callback) are recorded by
+    type only, so that rerunning with a new pool still matches.
+    """
+    plain = (str, int, float, bool, type(None), list, tuple)
+    return repr(sorted((k, v if isinstance(v, plain) else f"<{type(v).__name__}>") for k, v in (kwargs or {}).items()))
+
+
+def _checkpoint(outdir, stage: str, sampler: str) -> dict:
+    """The adapter's ``checkpoint`` argument for a stage (none without ``outdir``)."""
+    if outdir is None:
+        return {}
+    from .stages import checkpoint_path
+
+    return {"checkpoint": checkpoint_path(outdir, stage, sampler)}
+
+
+def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> int:
+    """Low-stage nlive before the ``nlive // 5`` cap, by how the sampler explores.
+
+    Measured on the Planck-like Gaussian (benchmarks/RESULTS.md).  MCMC
+    steps (PolyChord's slices, dynesty's rwalk/slice) cost the same per
+    iteration at any nlive, so 25 live points are cheapest and still train a
+    flow the broadened high stage can use (PolyChord: 120 000-165 000 calls
+    against 760 000 at nlive_low 100).  dynesty's uniform sampling in
+    ellipsoids bounds them badly with 25 points in 6-D: 64 000-120 000 calls,
+    more than a plain nlive 500 run, against 17 000-19 000 at nlive_low 100.
+    """
+    if sampler == "polychord":
+        return POLYCHORD_NLIVE_LOW
+    method = (sampler_kwargs or {}).get("sample", "auto")
+    if method == "auto":
+        method = "unif" if ndim < 10 else "rwalk"  # dynesty's own rule for "auto"
+    return 25 if method in DYNESTY_MCMC else 100
+
+
+def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
+                         high_sampler_kwargs: dict | None) -> dict:
+    """The high-resolution stage's sampler settings.
+
+    With the flow as prior the target is nearly uniform in the cube, so the
+    settings tuned for the user's problem are not the right ones there:
+    PolyChord's default 5 * ndim slice repeats per iteration dominate the
+    cost and ndim / 2 gave the same evidence for an eighth of the calls;
+    dynesty's uniform draws from the cube (then ellipsoids) accept most
+    proposals, where rwalk spends its fixed walks per iteration (benchmarks/
+    RESULTS.md).  Anything in ``high_sampler_kwargs`` wins.
+    """
+    high = dict(high_sampler_kwargs or {})
+    out = {**(sampler_kwargs or {}), **high}
+    if sampler == "polychord" and "num_repeats" not in high:
+        out["num_repeats"] = max(1, int(POLYCHORD_HIGH_REPEATS * ndim))
+    if sampler == "dynesty" and "sample" not in high:
+        out["sample"] = "unif"
+        for key in ("walks", "slices"):  # settings of the MCMC methods only
+            if key not in high:
+                out.pop(key, None)
+        if "bootstrap" not in high:
+            # The contours of L / q are noise around a plateau, not ellipses:
+            # bootstrapped enlargement factors blew up on them and the
+            # efficiency collapsed (multimodal benchmark); a fixed one did not.
+            out["bootstrap"] = 0
+    return out
 
 
 def _to_physical(run_v: Result, prior_transform) -> Result:

@@ -45,6 +45,8 @@ INSTALL_HINT = (
     "    python setup.py --no-mpi install    # serial build; or: pip install .  (MPI build if mpicc is found)"
 )
 
+#: Suffix of the copy of PolyChord's resume file taken when the user's code fails.
+GOOD = ".good"
 # Settings this adapter owns: they come from run()'s own arguments.
 _OWNED = {"nlive": "pass nlive= to run()", "seed": "pass seed= to run()"}
 # Output files the adapter reads back; switching them off would leave it nothing to read.
@@ -93,7 +95,8 @@ class _Likelihood:
       live points, which never ends if every call fails.
     """
 
-    def __init__(self, loglike, prior_transform, ndim: int, logzero: float):
+    def __init__(self, loglike, prior_transform, ndim: int, logzero: float, resume_file: str | None = None):
+        self.resume_file = resume_file
         self.loglike = CheckedLikelihood(loglike)
         self.prior = CheckedPrior(prior_transform, ndim)
         self.ndim = ndim
@@ -114,6 +117,10 @@ class _Likelihood:
             logl = self.loglike(theta)
         except BaseException as err:  # noqa: BLE001 - re-raised after the run (KeyboardInterrupt too)
             self.error = err
+            if self.resume_file is not None and os.path.exists(self.resume_file):
+                # The poisoned finish below would overwrite the checkpoint with
+                # a plateau of fake points; keep the last good one to put back.
+                shutil.copyfile(self.resume_file, self.resume_file + GOOD)
             self.poison = max(self.best + 1.0, self.floor)  # never at or below logzero
             return self.poison, [0.0] * self.ndim
         if logl > self.best and math.isfinite(logl):
@@ -195,7 +202,7 @@ def _full_prior_evidence(logZ: float, logZerr: float, info: dict) -> tuple[float
 
 
 def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
-        sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
+        sampler_kwargs: dict | None = None, run_kwargs: dict | None = None, checkpoint=None) -> Result:
     """Run PolyChord and collect its output.
 
     Parameters
@@ -224,6 +231,14 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         that is deleted afterwards; pass ``base_dir`` to keep the files.
         ``read_resume`` and ``write_resume`` are false unless given: to
         resume, pass ``base_dir``, ``file_root`` and both as true.
+    checkpoint : str or Path, optional
+        A directory for PolyChord's resume files (``write_resume``): if it
+        already holds a resume file, the run continues from it
+        (``read_resume``).  If the user's code raises, the last resume file
+        written before the error is put back, not the one PolyChord writes
+        while being steered to a stop.  Excludes ``base_dir`` and
+        ``file_root``.  A resumed run's ``ncall`` counts only the calls
+        since the resume.
 
     Returns
     -------
@@ -280,11 +295,21 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     # PolyChord's seed is a C int and must be positive (negative = clock).
     pc_seed = int(rng.integers(1, 2**31 - 1))
     settings = _settings(PolyChordSettings, ndim, nlive, pc_seed, kwargs)  # validates before any directory exists
-    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero))
-    own_dir = "base_dir" not in kwargs
+    resume_file = None
+    if checkpoint is not None:
+        clash = sorted({"base_dir", "file_root", "read_resume", "write_resume"} & kwargs.keys())
+        if clash:
+            raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
+        os.makedirs(checkpoint, exist_ok=True)
+        settings.base_dir, settings.file_root = str(checkpoint), "stage"
+        resume_file = os.path.join(settings.base_dir, settings.file_root + ".resume")
+        settings.write_resume = True
+        settings.read_resume = os.path.exists(resume_file)
+    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero), resume_file)
+    own_dir = "base_dir" not in kwargs and checkpoint is None
     if own_dir:
         settings.base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-")
-    if "file_root" not in kwargs:
+    if "file_root" not in kwargs and checkpoint is None:
         settings.file_root = "flowprior_" + uuid.uuid4().hex[:12]
     root = os.path.join(settings.base_dir, settings.file_root)
     try:
@@ -295,6 +320,11 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
             failure = err
         if like.error is not None:
+            if resume_file is not None:
+                if os.path.exists(resume_file + GOOD):
+                    os.replace(resume_file + GOOD, resume_file)
+                elif os.path.exists(resume_file):
+                    os.remove(resume_file)  # only the poisoned finish wrote one
             raise like.error
         if failure is not None:
             raise failure

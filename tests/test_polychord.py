@@ -182,3 +182,53 @@ def test_marginal_likelihood_as_polychord_loglike():
     like = fp.MarginalLikelihood(post, box, logZ=-2.0)
     res = fp.run(like, box, D, sampler="polychord", nlive=100, seed=3, names=like.names_)
     assert abs(res.logZ + 2.0) < 3 * res.logZerr
+
+
+def test_checkpoint_resumes_after_an_interruption(tmp_path):
+    calls = []
+
+    def cut(x):
+        calls.append(1)
+        if len(calls) == 6000:  # after PolyChord has written a resume file
+            raise KeyboardInterrupt
+        return loglike(x)
+
+    kw = dict(sampler_kwargs={"num_repeats": 4}, checkpoint=tmp_path / "cp")
+    from flowprior.integrations import polychord
+
+    whole = polychord.run(loglike, prior_transform, D, nlive=50, seed=5, sampler_kwargs={"num_repeats": 4})
+    with pytest.raises(KeyboardInterrupt):
+        polychord.run(cut, prior_transform, D, nlive=50, seed=5, **kw)
+    resume = tmp_path / "cp" / "stage.resume"
+    # The resume file is the last one written before the interruption, not
+    # the one PolyChord wrote while being steered to a stop.
+    assert resume.exists() and not (tmp_path / "cp" / "stage.resume.good").exists()
+    rest = []
+
+    def counting(x):
+        rest.append(1)
+        return loglike(x)
+
+    res = polychord.run(counting, prior_transform, D, nlive=50, seed=5, **kw)
+    assert 0 < len(rest) < whole.ncall["total"] - 3000
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+    mean = np.average(res.samples[[0, 1]].to_numpy(), axis=0, weights=res.samples.get_weights())
+    assert np.all(np.abs(mean - MU) < 4 * SIGMA / np.sqrt(res.samples.neff()))
+
+
+def test_checkpoint_excludes_own_output_settings(tmp_path):
+    from flowprior.integrations import polychord
+
+    with pytest.raises(ValueError, match="base_dir"):
+        polychord.run(loglike, prior_transform, D, nlive=50, seed=5, checkpoint=tmp_path,
+                      sampler_kwargs={"base_dir": str(tmp_path)})
+
+
+def test_enhanced_run_outdir_keeps_polychord_checkpoints(tmp_path):
+    res = fp.enhanced_run(loglike, prior_transform, D, sampler="polychord", nlive=60, nlive_low=20, seed=3,
+                          outdir=tmp_path)
+    assert (tmp_path / "low.polychord" / "stage.resume").exists()
+    assert (tmp_path / "high.polychord" / "stage.resume").exists()
+    again = fp.enhanced_run(loglike, prior_transform, D, sampler="polychord", nlive=60, nlive_low=20, seed=3,
+                            outdir=tmp_path)
+    assert again.logZ == res.logZ

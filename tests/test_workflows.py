@@ -140,7 +140,8 @@ class Counting:
 def test_outdir_resumes_at_the_unfinished_stage(tmp_path):
     settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"])
     first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "flow.flow", "high.npz", "low.npz"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json", "flow.flow", "high.dynesty", "high.npz", "low.dynesty", "low.npz"]
     # Finished: nothing is rerun.
     counter = Counting()
     again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
@@ -155,6 +156,43 @@ def test_outdir_resumes_at_the_unfinished_stage(tmp_path):
     assert counter.calls == first.ncall["high"]
     assert resumed.logZ == first.logZ
     assert np.array_equal(resumed.samples_u, first.samples_u)
+
+
+class FailsAfter:
+    """A likelihood that raises after ``n`` calls: an interruption inside a stage."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls > self.n:
+            raise RuntimeError("interrupted")
+        return loglike(x)
+
+
+def test_interrupted_stage_resumes_from_the_sampler_checkpoint(tmp_path):
+    settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"], run_kwargs={"checkpoint_every": 0})
+    first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "whole", **settings)
+    stop = first.ncall["low"] + first.ncall["high"] // 2
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fp.enhanced_run(FailsAfter(stop), prior_transform, D, outdir=tmp_path / "cut", **settings)
+    names = {p.name for p in (tmp_path / "cut").iterdir()}
+    assert {"low.npz", "flow.flow", "high.dynesty"} <= names and "high.npz" not in names
+    counter = Counting()
+    resumed = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "cut", **settings)
+    # Only the rest of the high stage ran, and it continued the same random
+    # sequence: the answer is the uninterrupted run's, bit for bit.
+    assert 0 < counter.calls <= first.ncall["high"] - first.ncall["high"] // 2 + 2 * settings["nlive"]
+    assert resumed.logZ == first.logZ
+    assert np.array_equal(resumed.samples_u, first.samples_u)
+
+
+def test_unpicklable_likelihood_runs_without_checkpoints(tmp_path):
+    with pytest.warns(UserWarning, match="checkpoints are off"):
+        res = fp.enhanced_run(lambda x: loglike(x), prior_transform, D, nlive=60, nlive_low=30, seed=2,
+                              outdir=tmp_path)
+    assert np.isfinite(res.logZ) and not (tmp_path / "low.dynesty").exists()
 
 
 def test_outdir_with_other_settings_is_refused(tmp_path):
