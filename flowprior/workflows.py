@@ -12,6 +12,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
+from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
 
@@ -175,6 +176,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     its own seed drawn from ``seed``, so a resumed run gives the same answer
     as an uninterrupted one.
 
+    With PolyChord built with MPI and the script launched with ``mpirun -n
+    N`` (and mpi4py installed), every rank calls this with the same
+    arguments: both PolyChord runs use all ranks, the flow is trained once,
+    on rank 0, and sent to the others, only rank 0 reads and writes
+    ``outdir``, and every rank returns the same Result.
+
     Returns
     -------
     Result
@@ -194,6 +201,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     adapter = _adapter(sampler)
+    # Not None only for PolyChord under mpirun: then what runs once is done on
+    # rank 0 and shared, while the PolyChord runs themselves take every rank.
+    comm = adapter.mpi_comm() if sampler == "polychord" else None
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**63))
     seeds = np.random.SeedSequence(seed).spawn(3)
@@ -210,38 +220,54 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                   "run_kwargs": _settings_repr(run_kwargs), "high_sampler_kwargs": _settings_repr(high_sampler_kwargs),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None}
-        stages.check_config(outdir, config)
         paths = stages.stage_paths(outdir)
+
+        def check() -> dict:
+            stages.check_config(outdir, config)
+            return {stage: path.exists() for stage, path in paths.items()}
+
+        # Decided once, on rank 0: a rank that saw a stage file appear as rank 0
+        # wrote it would skip a PolyChord run the others are waiting in.  Under
+        # MPI every read and write of outdir is rank 0's (on_root).
+        done = on_root(comm, check)
     kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
-    if paths and paths["low"].exists():
-        low = stages.load_result(paths["low"], sampler, names)
+    if paths and done["low"]:
+        low = on_root(comm, lambda: stages.load_result(paths["low"], sampler, names))
     else:
         if paths:
-            for later in ("flow", "high"):  # results of a previous low stage
-                paths[later].unlink(missing_ok=True)
-            stages.remove_checkpoint(outdir, "high", sampler)
+            def forget_later_stages() -> None:  # results of a previous low stage
+                for later in ("flow", "high"):
+                    paths[later].unlink(missing_ok=True)
+                stages.remove_checkpoint(outdir, "high", sampler)
+
+            on_root(comm, forget_later_stages)
         low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=low_seed, **kwargs,
                           **_checkpoint(outdir, "low", sampler))
         if paths:
-            stages.save_result(paths["low"], low)
-    t0 = time.perf_counter()
-    if paths and paths["flow"].exists():
-        from .io import load
+            on_root(comm, lambda: stages.save_result(paths["low"], low))
 
-        trained = load(paths["flow"])
-    else:
-        trained = _train(flow, low, flow_seed)
-        if paths:
-            # A high-stage checkpoint belongs to the flow it sampled; never
-            # continue it with a newly trained one.
-            stages.remove_checkpoint(outdir, "high", sampler)
-            trained.save(paths["flow"])
-    train_time = time.perf_counter() - t0
+    def train() -> tuple[FlowDensity, float]:
+        t0 = time.perf_counter()
+        if paths and done["flow"]:
+            from .io import load
+
+            trained = load(paths["flow"])
+        else:
+            trained = _train(flow, low, flow_seed)
+            if paths:
+                # A high-stage checkpoint belongs to the flow it sampled; never
+                # continue it with a newly trained one.
+                stages.remove_checkpoint(outdir, "high", sampler)
+                trained.save(paths["flow"])
+        return trained, time.perf_counter() - t0
+
+    # Once, on rank 0 (every rank has the same low run), then pickled to the others.
+    trained, train_time = on_root(comm, train)
     if broaden != 1:
         trained = trained.broadened(float(broaden))
     prior = DefensiveFlow(trained, defensive) if defensive else trained
-    if paths and paths["high"].exists():
-        high = stages.load_result(paths["high"], sampler, names)
+    if paths and done["high"]:
+        high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
     else:
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
@@ -255,7 +281,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
                                         **_checkpoint(outdir, "high", sampler)), prior_transform)
         if paths:
-            stages.save_result(paths["high"], high)
+            on_root(comm, lambda: stages.save_result(paths["high"], high))
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
                     ncall={"low": low.ncall["total"], "high": high.ncall["total"],
                            "total": low.ncall["total"] + high.ncall["total"]},

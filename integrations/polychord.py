@@ -22,10 +22,21 @@ Known PolyChord behaviours this adapter works around:
   quick finish (see ``_Likelihood``) and the exception is re-raised after
   ``run_polychord`` returns.
 - The likelihood must return a Python ``float``.
+
+Under ``mpirun`` an MPI-built pypolychord runs every PolyChord on all ranks of
+``MPI.COMM_WORLD`` at once (it takes no communicator): rank 0 hands out the
+work and writes every file, the other ranks slice sample (they make nearly
+all the likelihood calls), and all ranks leave the run together (PolyChord
+ends it with a barrier).  So the output root must be the
+same on every rank: it is made on rank 0 and broadcast, rank 0 reads the
+files and broadcasts what it read (the other ranks need not see rank 0's
+temporary directory), and every rank returns the same Result (see
+:func:`mpi_comm` and :mod:`flowprior.mpi`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import shutil
@@ -36,13 +47,15 @@ import numpy as np
 
 from flowprior.base import make_rng
 from flowprior.checked import CheckedLikelihood, CheckedPrior
+from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
 
 INSTALL_HINT = (
     "pypolychord is not on PyPI; build it from PolyChordLite's source (needs gfortran and a C++ compiler):\n"
     "    git clone https://github.com/PolyChord/PolyChordLite\n"
     "    cd PolyChordLite\n"
-    "    python setup.py --no-mpi install    # serial build; or: pip install .  (MPI build if mpicc is found)"
+    "    python setup.py --no-mpi install    # serial build; or: pip install .  (MPI build if mpicc is found)\n"
+    "An MPI build also wants mpi4py (pip install mpi4py): without it, it can run only once per process."
 )
 
 #: Suffix of the copy of PolyChord's resume file taken when the user's code fails.
@@ -72,6 +85,66 @@ def version() -> str:
     """
     pypolychord, _ = _import()
     return str(pypolychord.__version__)
+
+
+def _library():
+    """pypolychord's compiled module opened with ctypes, to look up symbols; None if that fails."""
+    try:
+        import _pypolychord
+
+        return ctypes.CDLL(_pypolychord.__file__)
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+def _built_with_mpi(lib) -> bool:
+    """Whether pypolychord's compiled module links an MPI library.
+
+    Looked up through the module's own handle, which searches it and the
+    libraries it was linked against only: an MPI library that mpi4py loaded
+    into the process does not count, and MPI is not initialised by looking.
+    A serial build (``--no-mpi``) has no MPI symbols there at all.
+    """
+    return lib is not None and hasattr(lib, "MPI_Comm_dup")
+
+
+def mpi_comm():
+    """The communicator PolyChord runs on, or None when it runs in this process alone.
+
+    Not None only when pypolychord was built with MPI, mpi4py imports and
+    ``MPI.COMM_WORLD`` has more than one rank (the script was launched with
+    ``mpirun -n N``, N > 1).  Importing mpi4py initialises MPI; that adds
+    nothing here, because pypolychord's ``run_polychord`` imports mpi4py on
+    every call anyway, and only the PolyChord code paths call this.  A
+    serial build under ``mpirun`` gets None: each rank then runs its own
+    independent PolyChord, as without MPI.  So does a missing pypolychord,
+    which :func:`run` reports.
+    """
+    if not _built_with_mpi(_library()):
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    comm = MPI.COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
+
+
+def _check_mpi_usable(lib) -> None:
+    """Refuse to start PolyChord once MPI is finalised, which would abort the process.
+
+    An MPI build initialises MPI itself when nothing else has (no mpi4py),
+    and then finalises it at the end of the run; the next run's
+    ``MPI_Comm_dup`` aborts the whole process with no Python traceback.
+    """
+    if not _built_with_mpi(lib):
+        return
+    done = ctypes.c_int(0)
+    lib.MPI_Finalized(ctypes.byref(done))
+    if done.value:
+        raise RuntimeError("this pypolychord was built with MPI and finalised MPI at the end of an earlier run "
+                           "in this process (it does so when mpi4py is not installed); a second run would "
+                           "abort the process. pip install mpi4py, or rebuild pypolychord with --no-mpi")
 
 
 class _Likelihood:
@@ -220,8 +293,10 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     names : list of str, optional
         Column names of the physical parameters (default ``0 .. ndim-1``).
     pool : None
-        Not supported: PolyChord parallelises with MPI (build it with MPI
-        and launch the script with ``mpirun``), not with a Python pool.
+        Not supported: PolyChord parallelises with MPI (build it with MPI,
+        install mpi4py and launch the script with ``mpirun``), not with a
+        Python pool.  Under ``mpirun`` every rank must call :func:`run`
+        with the same arguments, and every rank gets the same Result.
     sampler_kwargs, run_kwargs : dict, optional
         ``PolyChordSettings`` attributes (``num_repeats``,
         ``precision_criterion``, ``do_clustering``, ``base_dir``,
@@ -246,7 +321,8 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         ``samples`` (physical parameters, with PolyChord's logL and birth
         contours), ``samples_u`` (the same points in the hypercube),
         ``logZ`` and ``logZerr`` from PolyChord's ``.stats`` file, and
-        ``ncall["total"]``: the calls to ``loglike`` counted by the adapter.
+        ``ncall["total"]``: the calls to ``loglike`` counted by the adapter
+        (summed over the ranks under MPI).
         ``raw`` is pypolychord's ``PolyChordOutput``, with ``version``,
         ``files`` (the output root, or None when the temporary directory
         was deleted), ``prior_info`` and ``ncall`` added.
@@ -261,7 +337,11 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         (:mod:`flowprior.checked`).
     Exception
         Whatever the user's ``loglike`` or ``prior_transform`` raised,
-        re-raised after PolyChord has stopped.
+        re-raised after PolyChord has stopped (under MPI on the rank where
+        it happened; the other ranks raise a ``RuntimeError`` naming it).
+    RuntimeError
+        If an MPI-built pypolychord already finalised MPI in this process
+        (see ``INSTALL_HINT``).
 
     Notes
     -----
@@ -285,6 +365,9 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         raise ValueError("pool: PolyChord does not take a Python pool; it parallelises with MPI "
                          "(build pypolychord with MPI and run the script under mpirun)")
     pypolychord, PolyChordSettings = _import()
+    lib = _library()
+    _check_mpi_usable(lib)
+    comm = mpi_comm()
     sk, rk = dict(sampler_kwargs or {}), dict(run_kwargs or {})
     both = sk.keys() & rk.keys()
     if both:
@@ -295,30 +378,43 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     # PolyChord's seed is a C int and must be positive (negative = clock).
     pc_seed = int(rng.integers(1, 2**31 - 1))
     settings = _settings(PolyChordSettings, ndim, nlive, pc_seed, kwargs)  # validates before any directory exists
-    resume_file = None
     if checkpoint is not None:
         clash = sorted({"base_dir", "file_root", "read_resume", "write_resume"} & kwargs.keys())
         if clash:
             raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
-        os.makedirs(checkpoint, exist_ok=True)
-        settings.base_dir, settings.file_root = str(checkpoint), "stage"
+    own_dir = "base_dir" not in kwargs and checkpoint is None
+
+    def output_root() -> tuple[str, str, bool]:
+        if checkpoint is not None:
+            os.makedirs(checkpoint, exist_ok=True)
+            return str(checkpoint), "stage", os.path.exists(os.path.join(checkpoint, "stage.resume"))
+        base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
+        file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
+        return base_dir, file_root, bool(settings.read_resume)
+
+    # Under MPI all ranks run one PolyChord, which needs one output root (and
+    # one decision to resume, else the ranks take different branches): rank 0's.
+    settings.base_dir, settings.file_root, settings.read_resume = on_root(comm, output_root)
+    resume_file = None
+    if checkpoint is not None:
         resume_file = os.path.join(settings.base_dir, settings.file_root + ".resume")
         settings.write_resume = True
-        settings.read_resume = os.path.exists(resume_file)
     like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero), resume_file)
-    own_dir = "base_dir" not in kwargs and checkpoint is None
-    if own_dir:
-        settings.base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-")
-    if "file_root" not in kwargs and checkpoint is None:
-        settings.file_root = "flowprior_" + uuid.uuid4().hex[:12]
     root = os.path.join(settings.base_dir, settings.file_root)
     try:
         # Identity prior (pypolychord's default): PolyChord samples u itself.
-        failure = None
+        failure = output = None
         try:
             output = pypolychord.run_polychord(like, ndim, ndim, settings)
         except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
             failure = err
+        if comm is not None:
+            if rank(comm) != 0:
+                # Only rank 0's files count (read below); run_polychord's own read of the
+                # .stats fails on a rank that does not share rank 0's file system.
+                failure = None
+            # Also the barrier before rank 0 deletes the files: every rank has left run_polychord.
+            raise_if_failed_elsewhere(comm, like.error or failure)
         if like.error is not None:
             if resume_file is not None:
                 if os.path.exists(resume_file + GOOD):
@@ -328,14 +424,20 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
             raise like.error
         if failure is not None:
             raise failure
-        u, theta, logl, logl_birth = _read_points(root, ndim)
-        output.version = str(pypolychord.__version__)
-        # PolyChordOutput.root names the files; say whether they still exist.
-        output.files = None if own_dir else root
-        output.prior_info = _prior_info(root)
-        output.ncall = like.ncall
+
+        def read() -> tuple:
+            output.version = str(pypolychord.__version__)
+            # PolyChordOutput.root names the files; say whether they still exist.
+            output.files = None if own_dir else root
+            output.prior_info = _prior_info(root)
+            return _read_points(root, ndim), output
+
+        (u, theta, logl, logl_birth), output = on_root(comm, read)
+        # Each rank counted its own calls (under MPI mostly the workers').
+        ncall = like.ncall if comm is None else comm.allreduce(like.ncall)
+        output.ncall = ncall
     finally:
-        if own_dir:
+        if own_dir and rank(comm) == 0:
             shutil.rmtree(settings.base_dir, ignore_errors=True)
 
     from anesthetic import NestedSamples
@@ -344,4 +446,4 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
     logZ, logZerr = _full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,
-                  ncall={"total": int(like.ncall)}, samples_u=u, sampler="polychord", raw=output)
+                  ncall={"total": int(ncall)}, samples_u=u, sampler="polychord", raw=output)
