@@ -266,46 +266,48 @@ def main() -> None:
           f"{'enh/plain':>9s} " + " ".join(f"{'<' + c + '> (pull)':>20s}" for c in labels))
     summary = {"plain": [], "enhanced": []}
     ratios = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        rows = []
-        if not args.no_plain:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                t0 = time.perf_counter()
-                res = fp.run(like, prior, D, sampler=args.sampler, nlive=args.nlive, seed=seed, names=NAMES,
-                             sampler_kwargs=args.sampler_kwargs)
-                rows.append(("plain", res, time.perf_counter() - t0, caught))
+
+    def timed(fn, **kwargs):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            res = fp.enhanced_run(like, prior, D, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low,
-                                  seed=seed, names=NAMES, sampler_kwargs=args.sampler_kwargs)
-            rows.append(("enhanced", res, time.perf_counter() - t0, caught))
-        plain_calls = rows[0][1].ncall["total"] if rows[0][0] == "plain" else None
-        for name, res, wall, caught in rows:
-            if name == "plain":
-                calls, flow, ratio = str(res.ncall["total"]), "-", "-"
-            else:
-                calls = f"{res.ncall['low']}+{res.ncall['high']}"
-                flow = type(res.flow).__name__.replace("PiecewiseFlow", "pw")
-                if hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
-                    flow += f"({len(res.flow.weights_)})"
-                ratio = "-"
-                if plain_calls:
-                    ratios.append(res.ncall["total"] / plain_calls)
-                    ratio = f"{ratios[-1]:.0%}"
-            dz = abs(res.logZ - truth) / res.logZerr
-            pulls = [posterior_check(res, *checks[c]) for c in labels]
-            summary[name].append((dz, [p for _, p in pulls]))
-            z = f"{res.logZ:.3f} ± {res.logZerr:.3f}"
-            cols = " ".join(f"{f'{m:.3f} ({p:+.2f})':>20s}" for m, p in pulls)
-            print(f"{name:9s} {seed:4d} {flow:>5s} {calls:>15s} {z:>16s} {dz:6.2f} {wall:7.1f} {ratio:>9s} {cols}",
-                  flush=True)
-            counts = Counter((w.category.__name__, short(w.message)) for w in caught)
-            for (cat, msg), k in counts.items():
-                print(f"    warning x{k}: {cat}: {msg}", flush=True)
-            if name == "enhanced" and getattr(res, "tail_weight", None) is not None:
-                print(f"    flow tail weight {res.tail_weight:.1%} (posterior in the flow's outer 1 % shells)", flush=True)
+            res = fn(like, prior, D, sampler=args.sampler, nlive=args.nlive, names=NAMES,
+                     sampler_kwargs=args.sampler_kwargs, **kwargs)
+            return res, time.perf_counter() - t0, caught
+
+    def report(name, seed, res, wall, caught, plain_calls=None):
+        if name == "plain":
+            calls, flow, ratio = str(res.ncall["total"]), "-", "-"
+        else:
+            calls = f"{res.ncall['low']}+{res.ncall['high']}"
+            flow = type(res.flow).__name__.replace("PiecewiseFlow", "pw")
+            if hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
+                flow += f"({len(res.flow.weights_)})"
+            ratio = "-"
+            if plain_calls:
+                ratios.append(res.ncall["total"] / plain_calls)
+                ratio = f"{ratios[-1]:.0%}"
+        dz = abs(res.logZ - truth) / res.logZerr
+        pulls = [posterior_check(res, *checks[c]) for c in labels]
+        summary[name].append((dz, [p for _, p in pulls]))
+        z = f"{res.logZ:.3f} ± {res.logZerr:.3f}"
+        cols = " ".join(f"{f'{m:.3f} ({p:+.2f})':>20s}" for m, p in pulls)
+        print(f"{name:9s} {seed:4d} {flow:>5s} {calls:>15s} {z:>16s} {dz:6.2f} {wall:7.1f} {ratio:>9s} {cols}",
+              flush=True)
+        counts = Counter((w.category.__name__, short(w.message)) for w in caught)
+        for (cat, msg), k in counts.items():
+            print(f"    warning x{k}: {cat}: {msg}", flush=True)
+        if name == "enhanced" and getattr(res, "tail_weight", None) is not None:
+            print(f"    flow tail weight {res.tail_weight:.1%} (posterior in the flow's outer 1 % shells)", flush=True)
+
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        plain_calls = None
+        if not args.no_plain:
+            res, wall, caught = timed(fp.run, seed=seed)
+            plain_calls = res.ncall["total"]
+            report("plain", seed, res, wall, caught)
+        res, wall, caught = timed(fp.enhanced_run, seed=seed, nlive_low=args.nlive_low)
+        report("enhanced", seed, res, wall, caught, plain_calls)
     parts = []
     for name, rs in summary.items():
         if rs:
