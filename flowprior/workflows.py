@@ -21,9 +21,6 @@ SAMPLERS = ("dynesty", "polychord")
 DEFENSIVE = 0.0
 #: Default widening of the trained flow's Gaussian base in the enhanced run (see benchmarks/RESULTS.md).
 BROADEN = 1.2
-#: dynesty's sampling methods that move by MCMC steps from a live point; their
-#: cost per iteration is fixed, so a small low-resolution nlive pays off.
-DYNESTY_MCMC = ("rwalk", "slice", "rslice")
 
 
 def _adapter(sampler: str):
@@ -146,11 +143,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to ``min(25, nlive // 5)`` for PolyChord and for
-    dynesty's MCMC methods (``sample="rwalk"``, ``"slice"``, ``"rslice"``, or
-    ``"auto"`` from 10 dimensions up), and ``min(100, nlive // 5)`` for
-    dynesty's uniform sampling in ellipsoids, which needs more live points to
-    bound them.  ``flow="auto"`` trains a piecewise flow when the low run's
+    ``nlive_low`` defaults to ``min(25, nlive // 5)`` for PolyChord and
+    ``min(100, nlive // 5)`` for dynesty (see ``_default_nlive_low`` for
+    the measurements).  ``flow="auto"`` trains a piecewise flow when the low run's
     samples cluster (k-means silhouette >= 0.5) and a small MAF otherwise;
     ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted on the
     low run) choose explicitly.
@@ -312,22 +307,19 @@ def _checkpoint(outdir, stage: str, sampler: str) -> dict:
 
 
 def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> int:
-    """Low-stage nlive before the ``nlive // 5`` cap, by how the sampler explores.
+    """Low-stage nlive before the ``nlive // 5`` cap (measured; benchmarks/RESULTS.md).
 
-    Measured on the Planck-like Gaussian (benchmarks/RESULTS.md).  MCMC
-    steps (PolyChord's slices, dynesty's rwalk/slice) cost the same per
-    iteration at any nlive, so 25 live points are cheapest and still train a
-    flow the broadened high stage can use (PolyChord: 120 000-165 000 calls
-    against 760 000 at nlive_low 100).  dynesty's uniform sampling in
-    ellipsoids bounds them badly with 25 points in 6-D: 64 000-120 000 calls,
-    more than a plain nlive 500 run, against 17 000-19 000 at nlive_low 100.
+    PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
+    760 000 at 100, flows as good).  dynesty: 100 whatever the sampling
+    method.  Uniform sampling bounds 6-D ellipsoids badly with 25 points
+    (64 000-120 000 calls).  rwalk at 25 met the Planck target (6-7 % of
+    plain) but lost a mode of mass 0.1 on the multimodal benchmark, was
+    8.5 sigma off in its low stage on the banana (whose high stage then ran
+    past 3.4 million calls unfinished) and cost up to 13 times plain on the
+    Student-t; pass ``nlive_low=25`` yourself for unimodal, near-Gaussian
+    problems.
     """
-    if sampler == "polychord":
-        return POLYCHORD_NLIVE_LOW
-    method = (sampler_kwargs or {}).get("sample", "auto")
-    if method == "auto":
-        method = "unif" if ndim < 10 else "rwalk"  # dynesty's own rule for "auto"
-    return 25 if method in DYNESTY_MCMC else 100
+    return POLYCHORD_NLIVE_LOW if sampler == "polychord" else 100
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
