@@ -258,7 +258,8 @@ class FlowDensity:
             y, logdet = space.to_real(xi)
             with torch.no_grad():
                 z, ladj = flow().transform.call_and_ladj(torch.as_tensor(y, dtype=torch.float64))
-            z, s = z.numpy() / self.base_scale_, self.base_scale_
+            s = self.base_scale_
+            z = z.numpy() / s
             lp = ladj.numpy() - 0.5 * np.sum(z**2, axis=1) - z.shape[1] * (np.log(s) + 0.5 * np.log(2 * np.pi))
             lps.append(np.log(w) + lp + logdet)
         out[inside] = logsumexp(np.stack(lps), axis=0)

@@ -187,7 +187,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     """
     _check_common(ndim, nlive)
     if nlive_low is None:
-        nlive_low = max(2, min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5))
+        nlive_low = max(2, min(_default_nlive_low(sampler), nlive // 5))
     _check_common(ndim, nlive_low)
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
@@ -306,7 +306,7 @@ def _checkpoint(outdir, stage: str, sampler: str) -> dict:
     return {"checkpoint": checkpoint_path(outdir, stage, sampler)}
 
 
-def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> int:
+def _default_nlive_low(sampler: str) -> int:
     """Low-stage nlive before the ``nlive // 5`` cap (measured; benchmarks/RESULTS.md).
 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against

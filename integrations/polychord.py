@@ -60,6 +60,8 @@ INSTALL_HINT = (
 
 #: Suffix of the copy of PolyChord's resume file taken when the user's code fails.
 GOOD = ".good"
+#: PolyChord's file_root inside a ``checkpoint`` directory.
+CHECKPOINT_ROOT = "stage"
 # Settings this adapter owns: they come from run()'s own arguments.
 _OWNED = {"nlive": "pass nlive= to run()", "seed": "pass seed= to run()"}
 # Output files the adapter reads back; switching them off would leave it nothing to read.
@@ -108,8 +110,11 @@ def _built_with_mpi(lib) -> bool:
     return lib is not None and hasattr(lib, "MPI_Comm_dup")
 
 
-def mpi_comm():
+def mpi_comm(lib=None):
     """The communicator PolyChord runs on, or None when it runs in this process alone.
+
+    ``lib`` is pypolychord's module as :func:`_library` opens it (opened
+    here if not given).
 
     Not None only when pypolychord was built with MPI, mpi4py imports and
     ``MPI.COMM_WORLD`` has more than one rank (the script was launched with
@@ -120,7 +125,7 @@ def mpi_comm():
     independent PolyChord, as without MPI.  So does a missing pypolychord,
     which :func:`run` reports.
     """
-    if not _built_with_mpi(_library()):
+    if not _built_with_mpi(_library() if lib is None else lib):
         return None
     try:
         from mpi4py import MPI
@@ -201,6 +206,19 @@ class _Likelihood:
         # -inf is a legitimate "excluded point"; PolyChord treats anything at
         # or below logzero as outside the prior (see run()'s Notes).
         return float(logl), theta.tolist()
+
+    def restore_checkpoint(self) -> None:
+        """After a failed run, put back the resume file from before the error.
+
+        Without a copy (the error came before PolyChord first wrote one) the
+        file there is the poisoned finish's only, so it goes.
+        """
+        if self.resume_file is None:
+            return
+        if os.path.exists(self.resume_file + GOOD):
+            os.replace(self.resume_file + GOOD, self.resume_file)
+        elif os.path.exists(self.resume_file):
+            os.remove(self.resume_file)
 
 
 def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict):
@@ -367,7 +385,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     pypolychord, PolyChordSettings = _import()
     lib = _library()
     _check_mpi_usable(lib)
-    comm = mpi_comm()
+    comm = mpi_comm(lib)
     sk, rk = dict(sampler_kwargs or {}), dict(run_kwargs or {})
     both = sk.keys() & rk.keys()
     if both:
@@ -387,7 +405,8 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     def output_root() -> tuple[str, str, bool]:
         if checkpoint is not None:
             os.makedirs(checkpoint, exist_ok=True)
-            return str(checkpoint), "stage", os.path.exists(os.path.join(checkpoint, "stage.resume"))
+            resume = os.path.join(checkpoint, CHECKPOINT_ROOT + ".resume")
+            return str(checkpoint), CHECKPOINT_ROOT, os.path.exists(resume)
         base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
         file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
         return base_dir, file_root, bool(settings.read_resume)
@@ -416,11 +435,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
             # Also the barrier before rank 0 deletes the files: every rank has left run_polychord.
             raise_if_failed_elsewhere(comm, like.error or failure)
         if like.error is not None:
-            if resume_file is not None:
-                if os.path.exists(resume_file + GOOD):
-                    os.replace(resume_file + GOOD, resume_file)
-                elif os.path.exists(resume_file):
-                    os.remove(resume_file)  # only the poisoned finish wrote one
+            like.restore_checkpoint()
             raise like.error
         if failure is not None:
             raise failure
