@@ -123,3 +123,33 @@ def test_identical_likelihoods_give_equal_weights_and_the_same_evidence(fast):
     counts = np.unique(w / w.min())  # systematic resampling: each point drawn once (rarely twice)
     assert np.allclose(counts, np.round(counts))
     assert rw.logZ == pytest.approx(fast.logZ, abs=1e-12)
+
+
+class _CountingPool:
+    """A real process pool that records how often ``map`` was used."""
+
+    def __init__(self, pool):
+        self.pool, self.maps, self.points = pool, 0, 0
+
+    def map(self, f, xs):
+        xs = list(xs)
+        self.maps += 1
+        self.points += len(xs)
+        return self.pool.map(f, xs)
+
+
+def test_pool_gives_the_same_answer_as_serial(fast):
+    import multiprocessing
+
+    kw = dict(target_neff=150, max_calls=1200, seed=3, batch_size=100, progress=False)  # two small flow batches
+    serial = fp.reweight(fast, loglike_b, **kw)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(2) as mp_pool:
+        pool = _CountingPool(mp_pool)
+        pooled = fp.reweight(fast, loglike_b, pool=pool, **kw)  # loglike_b is module-level: it pickles
+    assert pool.maps >= 2 and pool.points == pooled.ncall  # the fast run's draws and at least one flow batch
+    assert "flow" in pooled.parts
+    assert pooled.logZ == serial.logZ and pooled.logZerr == serial.logZerr
+    assert pooled.ncall == serial.ncall and pooled.neff == serial.neff
+    np.testing.assert_array_equal(pooled.samples.get_weights(), serial.samples.get_weights())
+    np.testing.assert_array_equal(pooled.samples["logL"].to_numpy(), serial.samples["logL"].to_numpy())
