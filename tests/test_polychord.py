@@ -232,3 +232,21 @@ def test_enhanced_run_outdir_keeps_polychord_checkpoints(tmp_path):
     again = fp.enhanced_run(loglike, prior_transform, D, sampler="polychord", nlive=60, nlive_low=20, seed=3,
                             outdir=tmp_path)
     assert again.logZ == res.logZ
+
+
+def test_reweight_a_polychord_run_to_a_slow_likelihood(plain):
+    # L_B: mean moved by about half a sigma, widths x 0.8, total e^-1.5; still many sigma inside the box.
+    mu_b, sigma_b, shift_b = MU + np.array([0.03, -0.04]), 0.8 * SIGMA, -1.5
+
+    def slow(x):
+        r = (x - mu_b) / sigma_b
+        return -0.5 * r @ r - np.sum(np.log(sigma_b * np.sqrt(2 * np.pi))) + shift_b
+
+    rw = fp.reweight(plain, slow, target_neff=300, max_calls=3000, seed=0, batch_size=200, progress=False)
+    assert rw.stopped == "target_neff" and rw.neff >= 300 and rw.ncall <= 3000
+    assert abs(rw.logZ - (TRUTH + shift_b)) < 3 * rw.logZerr
+    assert set(rw.parts) == {"existing", "flow"}
+    theta = rw.samples[NAMES].to_numpy()
+    mean = np.average(theta, axis=0, weights=rw.samples.get_weights())
+    assert np.all(np.abs(mean - mu_b) < 4 * sigma_b / np.sqrt(rw.neff))
+    np.testing.assert_allclose(rw.samples["logL"].to_numpy()[:5], [slow(p) for p in theta[:5]])
