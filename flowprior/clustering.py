@@ -82,3 +82,26 @@ def merge_small(y: np.ndarray, w: np.ndarray, labels: np.ndarray, min_size: int)
     # Relabel 0..K-1 in order of first appearance of the sorted ids.
     _, labels = np.unique(labels, return_inverse=True)
     return labels.astype(np.int64)
+
+
+def soft_memberships(y: np.ndarray, w: np.ndarray, labels: np.ndarray, overlap: float) -> np.ndarray:
+    """Responsibilities of each cluster for each row, shape (n, k); rows sum to 1.
+
+    Cluster ``k`` is a Gaussian with its weighted mean and ``overlap`` times
+    its weighted covariance, weighted by its summed sample weight.  Computed
+    in log space, so rows far from every cluster do not underflow to 0/0;
+    ``y`` is standardised, so the 1e-9 ridge only matters for a cluster
+    whose samples are degenerate (all on a line, say).
+    """
+    from scipy.stats import multivariate_normal
+
+    ids = np.unique(labels)
+    logr = np.empty((len(y), len(ids)))
+    for j, k in enumerate(ids):
+        m = labels == k
+        mean = np.average(y[m], axis=0, weights=w[m])
+        cov = np.atleast_2d(np.cov(y[m], rowvar=False, aweights=w[m])) * overlap + 1e-9 * np.eye(y.shape[1])
+        logr[:, j] = np.log(w[m].sum()) + multivariate_normal(mean, cov).logpdf(y)
+    logr -= logr.max(axis=1, keepdims=True)
+    r = np.exp(logr)
+    return r / r.sum(axis=1, keepdims=True)

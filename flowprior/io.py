@@ -112,6 +112,9 @@ def load(path):
     try:
         cls = classes[meta["class"]]
         params = dict(meta["params"])
+        if cls is PiecewiseFlow:
+            # Files from before soft pieces were trained with hard clusters.
+            params.setdefault("overlap", None)
         flow = cls(**params)
         ndim = int(meta["ndim"])
         lo = tensors["space.lo"].numpy().astype(float)

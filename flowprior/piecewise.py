@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from .base import make_rng
-from .clustering import kmeans_silhouette, merge_small
+from .clustering import kmeans_silhouette, merge_small, soft_memberships
 from .data import check_enough, check_inside, read_samples
 from .maf import MAF, MIN_SAMPLES
 from .spaces import Space, parse_bounds
+
+
+#: Smallest responsibility for which a sample trains a piece (``overlap``).
+MIN_MEMBERSHIP = 0.01
 
 
 def _train_one(estimator: MAF, x, w, space, seed_seq, desc):
@@ -38,6 +42,16 @@ class PiecewiseFlow(MAF):
     min_cluster_size : int
         Clusters with fewer positive-weight samples are merged into the
         nearest cluster, with a warning (user-given labels raise instead).
+    overlap : float or None
+        Soft cluster membership.  Each cluster gets a Gaussian fit (its
+        weighted mean and covariance, the covariance scaled by ``overlap``)
+        and each sample a responsibility ``r_k`` under the mixture of these
+        fits; piece ``k`` trains on the samples with ``r_k >= 0.01``, their
+        weights multiplied by ``r_k``, and its mixture weight is the summed
+        product.  Pieces then fade out smoothly instead of ending at a hard
+        cluster boundary, which a flow with a Gaussian base cannot follow
+        (measured in benchmarks/RESULTS.md, Table 1: KL on the rings 0.050
+        with hard clusters).  ``None``: hard clusters, each sample in one piece.
     **maf_kwargs
         Passed to each piece's :class:`MAF` (transforms, training, seed...).
 
@@ -49,8 +63,10 @@ class PiecewiseFlow(MAF):
         Silhouette score per k tried (``"auto"`` only).
     """
 
-    def __init__(self, clusters="auto", k_max: int = 20, n_jobs: int = 1, min_cluster_size: int = 50, **maf_kwargs):
+    def __init__(self, clusters="auto", k_max: int = 20, n_jobs: int = 1, min_cluster_size: int = 50,
+                 overlap: float | None = 2.0, **maf_kwargs):
         super().__init__(**maf_kwargs)
+        self.overlap = overlap
         self.clusters = clusters
         self.k_max = k_max
         self.n_jobs = n_jobs
@@ -68,13 +84,15 @@ class PiecewiseFlow(MAF):
         params = super().get_params()
         params.update(
             clusters=self.clusters if isinstance(self.clusters, (str, int)) else None,
-            k_max=self.k_max, n_jobs=self.n_jobs, min_cluster_size=self.min_cluster_size,
+            k_max=self.k_max, n_jobs=self.n_jobs, min_cluster_size=self.min_cluster_size, overlap=self.overlap,
         )
         return params
 
     def fit(self, theta, weights=None, bounds=None, names=None) -> "PiecewiseFlow":
         """Cluster the samples and train one MAF per cluster (see :meth:`MAF.fit`)."""
         self._check_params()
+        if self.overlap is not None and not (np.isfinite(self.overlap) and self.overlap > 0):
+            raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
         data = read_samples(theta, weights, names)
         lo, hi = parse_bounds(bounds, data.x.shape[1], data.names)
         check_inside(data.x, lo, hi)
@@ -88,7 +106,12 @@ class PiecewiseFlow(MAF):
         labels, self.silhouette_ = self._cluster(y, w, keep, n_all, rng)
         # Each piece keeps the common bounds, so the mixture's support is the box.
         ids = np.unique(labels)
-        parts = [(x[labels == k], w[labels == k]) for k in ids]
+        if self.overlap is None or len(ids) == 1:
+            parts = [(x[labels == k], w[labels == k]) for k in ids]
+        else:
+            r = soft_memberships(y, w, labels, self.overlap)
+            keep_k = r >= MIN_MEMBERSHIP
+            parts = [(x[keep_k[:, j]], w[keep_k[:, j]] * r[keep_k[:, j], j]) for j in range(len(ids))]
         spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten) for xk, wk in parts]
         seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(ids))
         jobs = [(xk, wk, sk, seeds[i], f"piece {i + 1}/{len(ids)}") for i, ((xk, wk), sk) in enumerate(zip(parts, spaces))]

@@ -31,6 +31,7 @@ def test_round_trip_piecewise(piecewise, tmp_path):
     u = np.random.default_rng(1).uniform(size=(100, 2))
     assert np.array_equal(back(u), piecewise(u))
     assert back.silhouette_ == piecewise.silhouette_
+    assert back.get_params()["overlap"] == piecewise.overlap == 2.0
 
 
 def test_file_holds_no_pickle(maf, tmp_path):

@@ -8,14 +8,42 @@ import flowprior as fp
 from conftest import QUICK
 
 
-def test_finds_two_clusters_with_summed_weights(piecewise, blobs):
+def test_finds_two_clusters_with_summed_weights(blobs):
     x, w = blobs
-    assert len(piecewise.pieces_) == 2
-    # Cluster weights are the summed sample weights of each cluster.
-    first = piecewise.cluster_labels_[0]
-    w_first = w[piecewise.cluster_labels_ == first].sum() / w.sum()
-    assert piecewise.weights_[first] == pytest.approx(w_first, rel=1e-12)
-    assert piecewise.weights_.sum() == pytest.approx(1.0)
+    hard = fp.PiecewiseFlow(seed=0, k_max=4, overlap=None, **QUICK).fit(x, weights=w)
+    assert len(hard.pieces_) == 2
+    # Hard clusters: piece weights are the summed sample weights of each cluster.
+    first = hard.cluster_labels_[0]
+    w_first = w[hard.cluster_labels_ == first].sum() / w.sum()
+    assert hard.weights_[first] == pytest.approx(w_first, rel=1e-12)
+    assert hard.weights_.sum() == pytest.approx(1.0)
+
+
+def test_soft_pieces_weigh_samples_by_responsibility(piecewise, blobs):
+    from flowprior.clustering import soft_memberships
+    from flowprior.piecewise import MIN_MEMBERSHIP
+    from flowprior.spaces import Space, parse_bounds
+
+    x, w = blobs
+    assert piecewise.overlap == 2.0 and len(piecewise.pieces_) == 2
+    lo, hi = parse_bounds([(-6, 6), (-6, 6)], 2, None)
+    y, _ = Space.fit(x, w, lo, hi, whiten=False).to_real(x)  # the coordinates the clustering saw
+    r = soft_memberships(y, w, piecewise.cluster_labels_, piecewise.overlap)
+    assert np.allclose(r.sum(axis=1), 1.0)
+    # Each sample's largest responsibility is its own cluster's on these well-separated blobs...
+    assert np.mean(r.argmax(axis=1) == piecewise.cluster_labels_) > 0.99
+    # ...and the piece weights are the responsibility-weighted sums over the rows each piece trains on.
+    expect = np.array([(w * r[:, k] * (r[:, k] >= MIN_MEMBERSHIP)).sum() for k in range(2)])
+    assert np.allclose(piecewise.weights_, expect / expect.sum(), rtol=1e-10)
+    hard = np.array([w[piecewise.cluster_labels_ == k].sum() for k in range(2)]) / w.sum()
+    assert np.allclose(piecewise.weights_, hard, atol=0.01)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_bad_overlap(blobs, bad):
+    x, w = blobs
+    with pytest.raises(ValueError, match="overlap: expected a positive number or None"):
+        fp.PiecewiseFlow(overlap=bad, **QUICK).fit(x, weights=w)
 
 
 def test_transform_is_deterministic_in_input_order_without_rng(piecewise):
@@ -96,7 +124,7 @@ def test_fixed_k_labels_and_clusterer(blobs):
     x, w = blobs
     by_k = fp.PiecewiseFlow(clusters=2, seed=0, **QUICK).fit(x, weights=w)
     labels = (x[:, 0] > 0).astype(int)
-    by_labels = fp.PiecewiseFlow(clusters=labels, seed=0, **QUICK).fit(x, weights=w)
+    by_labels = fp.PiecewiseFlow(clusters=labels, seed=0, overlap=None, **QUICK).fit(x, weights=w)
     assert np.allclose(sorted(by_labels.weights_), sorted([w[labels == 0].sum() / w.sum(), w[labels == 1].sum() / w.sum()]))
     by_clusterer = fp.PiecewiseFlow(clusters=AgglomerativeClustering(2), seed=0, **QUICK).fit(x[::3], weights=w[::3])
     assert len(by_k.pieces_) == len(by_clusterer.pieces_) == 2
