@@ -192,14 +192,15 @@ def main() -> None:
                          progress=False)
         rows.append(("flowprior", rw.neff, rw.ncall, rw.logZ, rw.logZerr, rw.stopped, time.perf_counter() - t0,
                      rw.samples[c["names"]].to_numpy(), rw.samples.get_weights(), proposal_name(rw)))
+        if bimodal:  # the fast run's columns, the same on both rows
+            za = f"{fast.logZ:.3f} ± {fast.logZerr:.3f}"
+            m_a = mode1_mass(fast.samples[c["names"]].to_numpy(), fast.samples.get_weights())
         for name, neff, calls, logz, err, stopped, wall, theta, w, prop in rows:
             pulls[name].append((logz - truth_b) / err)
             z = f"{logz:.3f} ± {err:.3f}"
             line = (f"{name:9s} {seed:4d} {neff:7.0f} {calls:6d} {neff / calls:6.1%} {z:>17s} "
                     f"{abs(logz - truth_b) / err:6.2f} {stopped:>11s} {wall:6.1f}")
             if bimodal:
-                za = f"{fast.logZ:.3f} ± {fast.logZerr:.3f}"
-                m_a = mode1_mass(fast.samples[c["names"]].to_numpy(), fast.samples.get_weights())
                 m_b = mode1_mass(theta, w)
                 mb = f"{m_b:.3f} ± {np.sqrt(m_b * (1 - m_b) / neff):.3f}"
                 line += f" {za:>16s} {m_a:5.3f} {mb:>13s} {prop:>12s}"

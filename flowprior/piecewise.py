@@ -88,11 +88,14 @@ class PiecewiseFlow(MAF):
         )
         return params
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.overlap is not None and not (np.isfinite(self.overlap) and self.overlap > 0):
+            raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
+
     def fit(self, theta, weights=None, bounds=None, names=None) -> "PiecewiseFlow":
         """Cluster the samples and train one MAF per cluster (see :meth:`MAF.fit`)."""
         self._check_params()
-        if self.overlap is not None and not (np.isfinite(self.overlap) and self.overlap > 0):
-            raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
         data = read_samples(theta, weights, names)
         lo, hi = parse_bounds(bounds, data.x.shape[1], data.names)
         check_inside(data.x, lo, hi)
