@@ -70,6 +70,9 @@ from scipy import integrate, stats
 
 import flowprior as fp
 
+sys.path.insert(0, os.path.dirname(__file__))
+from common import calls_text  # noqa: E402
+
 D = 4
 NAMES = ["x1", "x2", "x3", "x4"]
 
@@ -287,7 +290,7 @@ def main() -> None:
         if name == "plain":
             calls, flow, ratio = str(res.ncall["total"]), "-", "-"
         else:
-            calls = f"{res.ncall['low']}+{res.ncall['high']}"
+            calls = calls_text(res)
             flow = type(res.flow).__name__.replace("PiecewiseFlow", "pw")
             if hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
                 flow += f"({len(res.flow.weights_)})"

@@ -33,6 +33,9 @@ from scipy.special import logsumexp
 
 import flowprior as fp
 
+sys.path.insert(0, os.path.dirname(__file__))
+from common import calls_text  # noqa: E402
+
 D = 4
 CENTRES = np.array([[-5.0, -5.0, 0.0, 0.0], [5.0, 5.0, 0.0, 0.0], [-5.0, 5.0, 3.0, -3.0], [5.0, -5.0, -3.0, 3.0]])
 WEIGHTS = np.array([0.4, 0.3, 0.2, 0.1])
@@ -110,7 +113,7 @@ def main() -> None:
                               seed=seed, sampler_kwargs=sk)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
-            calls = str(res.ncall["total"]) if name == "plain" else f"{res.ncall['low']}+{res.ncall['high']}"
+            calls = calls_text(res)
             flow = "-" if name == "plain" else type(res.flow).__name__.replace("PiecewiseFlow", "piecewise")
             if name != "plain" and hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
                 flow += f"({len(res.flow.weights_)})"

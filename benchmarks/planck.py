@@ -24,6 +24,9 @@ import numpy as np
 
 import flowprior as fp
 
+sys.path.insert(0, os.path.dirname(__file__))
+from common import calls_text  # noqa: E402
+
 NAMES = ["omegabh2", "omegach2", "theta", "tau", "logA", "ns"]
 MEAN = np.array([0.02237, 0.1200, 1.04092, 0.0544, 3.044, 0.9649])
 COV = np.array([
@@ -93,7 +96,7 @@ def main() -> None:
                               names=NAMES, sampler_kwargs=args.sampler_kwargs, **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
-            calls = str(res.ncall["total"]) if name == "plain" else f"{res.ncall['low']}+{res.ncall['high']}"
+            calls = calls_text(res)
             z = f"{res.logZ:.3f} ± {res.logZerr:.3f}"
             print(f"{name:10s} {seed:4d} {calls:>18s} {z:>18s} {abs(res.logZ - TRUTH) / res.logZerr:11.2f} {wall:7.1f}",
                   flush=True)

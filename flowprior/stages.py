@@ -1,8 +1,9 @@
 """Stage files of an enhanced run, so an interrupted run resumes where it stopped.
 
 ``outdir`` holds ``config.json`` (the settings that define the run),
-``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow)
-and ``high.npz`` (the high-resolution result).  A rerun loads every
+``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
+``checks.json`` (each low-resolution level's check, see
+:mod:`flowprior.lowcheck`) and ``high.npz`` (the high-resolution result).  A rerun loads every
 finished stage and redoes nothing; a mismatched ``config.json`` is an error,
 never a silent reuse.  These files are plain data (no pickle).
 
@@ -25,7 +26,7 @@ from .result import Result
 
 CONFIG = "config.json"
 #: File of each stage inside ``outdir``.
-STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "high": "high.npz"}
+STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "checks": "checks.json", "high": "high.npz"}
 
 
 def stage_paths(outdir) -> dict:
@@ -77,8 +78,11 @@ def check_config(outdir, config: dict) -> None:
                          "use a new outdir or the same settings")
 
 
-def save_result(path, result: Result) -> None:
-    """Write a Result's data (not the sampler's raw object) to an ``.npz`` file."""
+def save_result(path, result: Result, nlive: int | None = None) -> None:
+    """Write a Result's data (not the sampler's raw object) to an ``.npz`` file.
+
+    ``nlive``, if given, is recorded too (see :func:`saved_nlive`).
+    """
     s = result.samples
     ndim = result.samples_u.shape[1]
     theta = s.iloc[:, :ndim].to_numpy(dtype=float)
@@ -92,6 +96,8 @@ def save_result(path, result: Result) -> None:
         logL_birth=birth, logZ=np.array(result.logZ),
         logZerr=np.array(result.logZerr), ncall=np.array(result.ncall["total"]),
     )
+    if nlive is not None:
+        arrays["nlive"] = np.array(int(nlive))
     atomic_write(path, lambda p: _save_npz(p, arrays))
 
 
@@ -108,3 +114,26 @@ def load_result(path, sampler: str, names) -> Result:
     samples = NestedSamples(data=a["theta"], logL=a["logL"], logL_birth=birth, columns=columns)
     return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
                   ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
+
+
+def saved_nlive(path) -> int | None:
+    """The ``nlive`` a result file was saved with, or None if it has none."""
+    with np.load(path, allow_pickle=False) as f:
+        return int(f["nlive"]) if "nlive" in f.files else None
+
+
+def load_checks(path) -> list[dict]:
+    """The low-resolution levels recorded in ``checks.json`` (empty if absent)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        return json.loads(path.read_text())["levels"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: unreadable record of the low-resolution checks ({err!r}); "
+                         "delete it to redo the checks") from None
+
+
+def save_checks(path, levels: list[dict]) -> None:
+    """Write the low-resolution levels to ``checks.json``."""
+    atomic_write(path, lambda p: p.write_text(json.dumps({"levels": levels}, indent=1)))

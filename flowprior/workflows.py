@@ -12,6 +12,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
+from .lowcheck import LowCheck, check_flow
 from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -75,6 +76,15 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
 #: fraction of ndim (PolyChord's own default is 5 * ndim).
 POLYCHORD_NLIVE_LOW = 25
 POLYCHORD_HIGH_REPEATS = 0.5
+#: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
+DYNESTY_NLIVE_LOW_UNIF = 100
+DYNESTY_NLIVE_LOW_MCMC = 25
+#: Effective-sample-size fraction below which the low stage grows (see
+#: flowprior.lowcheck).  Measured on 25-live rwalk runs (benchmarks/RESULTS.md):
+#: Planck-like Gaussian 0.71-0.82, whose high stages then take 3 000-8 000
+#: calls; Student-t 0.23-0.42 and banana 0.004-0.08, whose high stages took
+#: 77 000 to over 3 million.
+GROW_BELOW = 0.5
 
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
@@ -135,7 +145,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                  nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, broaden: float = BROADEN,
                  seed=None, names=None,
                  outdir=None, pool=None, sampler_kwargs: dict | None = None,
-                 run_kwargs: dict | None = None, high_sampler_kwargs: dict | None = None) -> Result:
+                 run_kwargs: dict | None = None, high_sampler_kwargs: dict | None = None,
+                 grow_below: float | None = GROW_BELOW) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
 
     The high-resolution run samples the flow's hypercube ``v``; the flow maps
@@ -143,9 +154,21 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to ``min(25, nlive // 5)`` for PolyChord and
-    ``min(100, nlive // 5)`` for dynesty (see ``_default_nlive_low`` for
-    the measurements).  ``flow="auto"`` trains a piecewise flow when the low run's
+    ``nlive_low`` defaults to 25 for PolyChord and for dynesty's MCMC
+    methods (``rwalk``, ``slice``...), 100 for dynesty's uniform sampling
+    (``"auto"`` below 10 dimensions), at most ``nlive // 5`` (see
+    ``_default_nlive_low`` for the measurements).
+
+    **Growing the low stage.**  After each low-resolution run the flow is
+    checked: the high stage's likelihood is evaluated at ``max(100, nlive)``
+    uniform draws of the flow's cube, and if the effective sample size of
+    these importance weights is below ``grow_below`` of the draws (the flow
+    is far from the posterior somewhere), the low stage is redone with four
+    times the live points, up to ``nlive // 5``, and the flow retrained
+    (:mod:`flowprior.lowcheck`).  Every level's calls count in ``ncall``.
+    A mode that the low run missed altogether is invisible to this check:
+    for problems with small, well-separated modes keep ``nlive_low`` large.
+    ``grow_below=None`` skips the check.  ``flow="auto"`` trains a piecewise flow when the low run's
     samples cluster (k-means silhouette >= 0.5) and a small MAF otherwise;
     ``"maf"``, ``"piecewise"`` or a flowprior flow object (refitted on the
     low run) choose explicitly.
@@ -182,13 +205,19 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     Result
         ``samples`` in physical parameters (with the repartitioned
         log-likelihood the sampler saw), ``logZ``, ``logZerr``, ``ncall``
-        (low, high, total), ``flow`` (the trained flow, broadened: the
-        high stage's prior apart from any defensive component) and ``low``.
+        (low, check, high, total), ``flow`` (the trained flow, broadened: the
+        high stage's prior apart from any defensive component), ``low`` (the
+        last low-resolution run) and ``low_checks`` (a
+        :class:`~flowprior.lowcheck.LowCheck` per level).
     """
     _check_common(ndim, nlive)
     if nlive_low is None:
-        nlive_low = max(2, min(_default_nlive_low(sampler), nlive // 5))
+        nlive_low = max(2, min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5))
     _check_common(ndim, nlive_low)
+    if grow_below is not None and not (isinstance(grow_below, (int, float, np.integer, np.floating))
+                                       and 0 < grow_below <= 1):
+        raise ValueError(f"grow_below: expected an effective-sample-size fraction in (0, 1] or None, "
+                         f"got {grow_below!r}")
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
     if not (isinstance(broaden, (int, float, np.integer, np.floating)) and np.isfinite(broaden) and broaden >= 1):
@@ -201,8 +230,14 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     comm = adapter.mpi_comm() if sampler == "polychord" else None
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**63))
-    seeds = np.random.SeedSequence(seed).spawn(3)
-    low_seed, flow_seed, high_seed = (np.random.default_rng(s) for s in seeds)
+    seeds = np.random.SeedSequence(seed).spawn(4)
+    low_seed, flow_seed, high_seed = (np.random.default_rng(s) for s in seeds[:3])
+    # Levels after the first, and the checks, draw from their own streams,
+    # keyed by nlive_low: a resumed run gives the same answer.
+    extra = seeds[3]
+
+    def stream(*key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(extra.entropy, spawn_key=extra.spawn_key + key))
     paths = None
     if outdir is not None:
         from . import stages
@@ -214,59 +249,76 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                   "broaden": float(broaden), "sampler_kwargs": _settings_repr(sampler_kwargs),
                   "run_kwargs": _settings_repr(run_kwargs), "high_sampler_kwargs": _settings_repr(high_sampler_kwargs),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
-                  "names": list(names) if names is not None else None}
+                  "names": list(names) if names is not None else None,
+                  "grow_below": None if grow_below is None else float(grow_below)}
         paths = stages.stage_paths(outdir)
 
-        def check() -> dict:
-            stages.check_config(outdir, config)
-            return {stage: path.exists() for stage, path in paths.items()}
-
-        # Decided once, on rank 0: a rank that saw a stage file appear as rank 0
-        # wrote it would skip a PolyChord run the others are waiting in.  Under
-        # MPI every read and write of outdir is rank 0's (on_root).
-        done = on_root(comm, check)
+        # Under MPI every read and write of outdir is rank 0's, and what it
+        # finds is sent to the others (on_root): a rank that saw a stage file
+        # appear as rank 0 wrote it would skip a PolyChord run the others are
+        # waiting in.
+        on_root(comm, lambda: stages.check_config(outdir, config))
     kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
-    if paths and done["low"]:
-        low = on_root(comm, lambda: stages.load_result(paths["low"], sampler, names))
-    else:
-        if paths:
-            def forget_later_stages() -> None:  # results of a previous low stage
-                for later in ("flow", "high"):
-                    paths[later].unlink(missing_ok=True)
-                stages.remove_checkpoint(outdir, "high", sampler)
-
-            on_root(comm, forget_later_stages)
-        low = adapter.run(loglike, prior_transform, ndim, nlive=nlive_low, seed=low_seed, **kwargs,
-                          **_checkpoint(outdir, "low", sampler))
-        if paths:
-            on_root(comm, lambda: stages.save_result(paths["low"], low))
-
-    def train() -> tuple[FlowDensity, float]:
-        t0 = time.perf_counter()
-        if paths and done["flow"]:
-            from .io import load
-
-            trained = load(paths["flow"])
-        else:
-            trained = _train(flow, low, flow_seed)
-            if paths:
-                # A high-stage checkpoint belongs to the flow it sampled; never
-                # continue it with a newly trained one.
-                stages.remove_checkpoint(outdir, "high", sampler)
-                trained.save(paths["flow"])
-        return trained, time.perf_counter() - t0
-
-    # Once, on rank 0 (every rank has the same low run), then pickled to the others.
-    trained, train_time = on_root(comm, train)
-    if broaden != 1:
-        trained = trained.broadened(float(broaden))
-    prior = DefensiveFlow(trained, defensive) if defensive else trained
-    if paths and done["high"]:
-        high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
-    else:
+    checks_path = paths["checks"] if paths else None
+    levels = [LowCheck(**d) for d in on_root(comm, lambda: stages.load_checks(checks_path))] if paths else []
+    # Replay the recorded levels: which nlive_low is the current one?
+    n_low = int(nlive_low)
+    for i, rec in enumerate(levels):
+        if rec.nlive_low != n_low:
+            raise ValueError(f"outdir {outdir}: {checks_path.name} records level {i} at nlive_low {rec.nlive_low}, "
+                             f"expected {n_low} for these settings; delete it (and low.npz) to redo the low stage")
+        if i < len(levels) - 1:
+            n_low = _next_level(n_low, nlive)
+            if n_low is None:
+                raise ValueError(f"outdir {outdir}: {checks_path.name} records more levels than nlive "
+                                 f"{nlive} allows; delete it (and low.npz) to redo the low stage")
+    if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
+        n_low = _next_level(n_low, nlive)
+    while True:
+        first = n_low == nlive_low  # the first level keeps the streams it always had
+        low, trained, train_time, fresh = _low_level(
+            adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
+            flow_seed if first else stream(n_low, 1), kwargs, comm, paths, outdir, sampler, names)
+        if broaden != 1:
+            trained = trained.broadened(float(broaden))
+        prior = DefensiveFlow(trained, defensive) if defensive else trained
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
         like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
+        if grow_below is None:
+            break
+        if fresh or len(levels) == 0 or levels[-1].nlive_low != n_low:
+            ess, check_calls = on_root(
+                comm, lambda: check_flow(like, ndim, max(100, int(nlive)), stream(n_low, 2), pool))
+            if levels and levels[-1].nlive_low == n_low:  # this level's run was redone
+                levels.pop()
+            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls))
+            if paths:
+                snapshot = [lv.to_dict() for lv in levels]
+                on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
+        nxt = _next_level(n_low, nlive)
+        if _accept(levels[-1], grow_below, nxt):
+            break
+        n_low = nxt
+        if paths:
+            def forget_level() -> None:  # this level's files belong to a flow that failed its check
+                for stage in ("low", "flow", "high"):
+                    paths[stage].unlink(missing_ok=True)
+                stages.remove_checkpoint(outdir, "low", sampler)
+                stages.remove_checkpoint(outdir, "high", sampler)
+
+            on_root(comm, forget_level)
+    if grow_below is not None and levels[-1].ess_fraction < grow_below:
+        warnings.warn(
+            f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}) is a poor importance "
+            f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
+            f"below grow_below={grow_below}) and nlive_low cannot grow further (limit nlive // 5 = {nlive // 5}); "
+            "the high-resolution stage may need many calls: pass a larger nlive",
+            stacklevel=2,
+        )
+    if paths and on_root(comm, paths["high"].exists):
+        high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
+    else:
         high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
         if sampler == "polychord" and run_kwargs:
@@ -277,14 +329,77 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                         **_checkpoint(outdir, "high", sampler)), prior_transform)
         if paths:
             on_root(comm, lambda: stages.save_result(paths["high"], high))
+    # Every level's low run counts, the ones whose flows failed their check too.
+    low_calls = sum(lv.low_calls for lv in levels[:-1]) + low.ncall["total"]
+    check_calls = sum(lv.check_calls for lv in levels)
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
-                    ncall={"low": low.ncall["total"], "high": high.ncall["total"],
-                           "total": low.ncall["total"] + high.ncall["total"]},
+                    ncall={"low": low_calls, "check": check_calls, "high": high.ncall["total"],
+                           "total": low_calls + check_calls + high.ncall["total"]},
                     samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=trained, low=low)
     result.train_time = train_time
+    result.low_checks = levels
     result.prior_transform = prior_transform
     _warn_if_flow_too_narrow(result)
     return result
+
+
+def _next_level(n_low: int, nlive: int) -> int | None:
+    """The next low-resolution nlive (4 times more, at most ``nlive // 5``), or None at the limit."""
+    nxt = min(4 * n_low, nlive // 5)
+    return nxt if nxt > n_low else None
+
+
+def _accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
+    """Whether to keep this level's flow: it passed its check, or nlive_low cannot grow."""
+    return grow_below is None or level.ess_fraction >= grow_below or nxt is None
+
+
+def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, flow_rng, kwargs, comm, paths,
+               outdir, sampler, names):
+    """One low-resolution level: its run and flow, loaded from ``outdir`` where finished.
+
+    Returns the low Result, the trained (not broadened) flow, the training
+    time and whether the run was made now (then its flow is new too).
+    """
+    from . import stages
+
+    def saved_low() -> bool:
+        return paths["low"].exists() and stages.saved_nlive(paths["low"]) == n_low
+
+    fresh = not (paths and on_root(comm, saved_low))
+    if not fresh:
+        low = on_root(comm, lambda: stages.load_result(paths["low"], sampler, names))
+    else:
+        if paths:
+            def forget_later_stages() -> None:  # results of a previous low stage
+                for later in ("low", "flow", "high"):
+                    paths[later].unlink(missing_ok=True)
+                stages.remove_checkpoint(outdir, "high", sampler)
+
+            on_root(comm, forget_later_stages)
+        low = adapter.run(loglike, prior_transform, ndim, nlive=n_low, seed=low_rng, **kwargs,
+                          **_checkpoint(outdir, "low", sampler))
+        if paths:
+            on_root(comm, lambda: stages.save_result(paths["low"], low, nlive=n_low))
+
+    def train() -> tuple[FlowDensity, float]:
+        t0 = time.perf_counter()
+        if paths and not fresh and paths["flow"].exists():
+            from .io import load
+
+            trained = load(paths["flow"])
+        else:
+            trained = _train(flow, low, flow_rng)
+            if paths:
+                # A high-stage checkpoint belongs to the flow it sampled; never
+                # continue it with a newly trained one.
+                stages.remove_checkpoint(outdir, "high", sampler)
+                trained.save(paths["flow"])
+        return trained, time.perf_counter() - t0
+
+    # Once, on rank 0 (every rank has the same low run), then pickled to the others.
+    trained, train_time = on_root(comm, train)
+    return low, trained, train_time, fresh
 
 
 def _settings_repr(kwargs: dict | None) -> str:
@@ -306,20 +421,26 @@ def _checkpoint(outdir, stage: str, sampler: str) -> dict:
     return {"checkpoint": checkpoint_path(outdir, stage, sampler)}
 
 
-def _default_nlive_low(sampler: str) -> int:
+def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> int:
     """Low-stage nlive before the ``nlive // 5`` cap (measured; benchmarks/RESULTS.md).
 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
-    760 000 at 100, flows as good).  dynesty: 100 whatever the sampling
-    method.  Uniform sampling bounds 6-D ellipsoids badly with 25 points
-    (64 000-120 000 calls).  rwalk at 25 met the Planck target (6-7 % of
-    plain) but lost a mode of mass 0.1 on the multimodal benchmark, was
-    8.5 sigma off in its low stage on the banana (whose high stage then ran
-    past 3.4 million calls unfinished) and cost up to 13 times plain on the
-    Student-t; pass ``nlive_low=25`` yourself for unimodal, near-Gaussian
-    problems.
+    760 000 at 100, flows as good).  dynesty's uniform sampling: 100; it
+    bounds 6-D ellipsoids badly with 25 points (64 000-120 000 calls).
+    dynesty's MCMC methods: 25, which met the Planck target (6-7 % of
+    plain) with rwalk; where 25 points gave a poor flow (banana, Student-t:
+    high stages of 77 000 to over 3 million calls) the low stage's check
+    fails and it grows to 100 (``grow_below``).  rwalk at 25 also lost a
+    mode of mass 0.1 on the multimodal benchmark, which no check can see;
+    rwalk's plain runs there were off by 8 sigma in their mode masses too.
     """
-    return POLYCHORD_NLIVE_LOW if sampler == "polychord" else 100
+    if sampler == "polychord":
+        return POLYCHORD_NLIVE_LOW
+    sample = (sampler_kwargs or {}).get("sample", "auto")
+    # dynesty's "auto": uniform sampling below 10 dimensions, MCMC above.
+    if sample == "unif" or (sample == "auto" and ndim < 10):
+        return DYNESTY_NLIVE_LOW_UNIF
+    return DYNESTY_NLIVE_LOW_MCMC
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,

@@ -53,7 +53,11 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     mean = np.average(post.to_numpy(), axis=0, weights=w)
     neff = w.sum() ** 2 / (w**2).sum()
     assert np.all(np.abs(mean - MU) < 4 * np.sqrt(np.diag(COV) / neff))
-    assert res.ncall["total"] == res.ncall["low"] + res.ncall["high"]
+    assert res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
+    # One level: nlive_low 40 is above nlive // 5, so the low stage cannot grow;
+    # its check spent at most max(100, nlive) calls.
+    assert [lv.nlive_low for lv in res.low_checks] == [40]
+    assert 0 < res.ncall["check"] == res.low_checks[0].check_calls <= 150
     # With the flow as prior the sampler starts next to the posterior: far fewer
     # iterations than a plain run of the same nlive.  (Calls per iteration
     # depend on dynesty's sampler choice, so iterations are what is compared.)
@@ -141,7 +145,7 @@ def test_outdir_resumes_at_the_unfinished_stage(tmp_path):
     settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"])
     first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "config.json", "flow.flow", "high.dynesty", "high.npz", "low.dynesty", "low.npz"]
+        "checks.json", "config.json", "flow.flow", "high.dynesty", "high.npz", "low.dynesty", "low.npz"]
     # Finished: nothing is rerun.
     counter = Counting()
     again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
@@ -174,7 +178,7 @@ class FailsAfter:
 def test_interrupted_stage_resumes_from_the_sampler_checkpoint(tmp_path):
     settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"], run_kwargs={"checkpoint_every": 0})
     first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "whole", **settings)
-    stop = first.ncall["low"] + first.ncall["high"] // 2
+    stop = first.ncall["low"] + first.ncall["check"] + first.ncall["high"] // 2
     with pytest.raises(RuntimeError, match="interrupted"):
         fp.enhanced_run(FailsAfter(stop), prior_transform, D, outdir=tmp_path / "cut", **settings)
     names = {p.name for p in (tmp_path / "cut").iterdir()}
@@ -272,3 +276,43 @@ def test_repartitioned_likelihood_is_zero_outside_the_cube_without_calling_the_u
     like = RepartitionedLikelihood(must_not_be_called, must_not_be_called, enhanced.flow)
     for u in ([-1e-9, 0.5, 0.5], [0.5, 1.0 + 1e-9, 0.5], [np.nan, 0.5, 0.5]):
         assert like(np.array(u)) == -np.inf
+
+
+def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
+    """grow_below=0.999 fails any real flow: the low stage goes from 10 to 40 live points."""
+    settings = dict(nlive=200, nlive_low=10, seed=2, names=["a", "b", "c"], grow_below=0.999)
+    with pytest.warns(UserWarning, match="poor importance sampler"):
+        res = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
+    levels = res.low_checks
+    assert [lv.nlive_low for lv in levels] == [10, 40]
+    assert all(0 < lv.ess_fraction < 0.999 for lv in levels)
+    assert res.low.samples["nlive"].max() == 40
+    # Both levels' calls count; the flow is the second level's.
+    assert res.ncall["low"] == levels[0].low_calls + levels[1].low_calls
+    assert res.ncall["check"] == levels[0].check_calls + levels[1].check_calls
+    assert res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+    # A rerun loads every level: no call at all, same answer.
+    counter = Counting()
+    with pytest.warns(UserWarning, match="poor importance sampler"):
+        again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
+    assert counter.calls == 0 and again.logZ == res.logZ and again.ncall == res.ncall
+    # Without outdir the same seed gives the same run.
+    with pytest.warns(UserWarning, match="poor importance sampler"):
+        fresh = fp.enhanced_run(loglike, prior_transform, D, **settings)
+    assert fresh.logZ == res.logZ and fresh.ncall == res.ncall
+
+
+def test_a_flow_that_passes_its_check_keeps_the_first_level():
+    res = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=1e-6)
+    assert [lv.nlive_low for lv in res.low_checks] == [10]
+    skipped = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=None)
+    assert skipped.low_checks == [] and skipped.ncall["check"] == 0
+    # The check draws from its own stream: the low run, flow and high run are the same.
+    assert skipped.logZ == res.logZ and skipped.ncall["high"] == res.ncall["high"]
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, float("nan"), "half"])
+def test_bad_grow_below(bad):
+    with pytest.raises(ValueError, match="grow_below"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=10, grow_below=bad)
