@@ -316,3 +316,24 @@ def test_a_flow_that_passes_its_check_keeps_the_first_level():
 def test_bad_grow_below(bad):
     with pytest.raises(ValueError, match="grow_below"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=10, grow_below=bad)
+
+
+def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
+    settings = dict(nlive=200, nlive_low=10, seed=2, names=["a", "b", "c"], grow_below=0.999,
+                    run_kwargs={"checkpoint_every": 0})
+    with pytest.warns(UserWarning, match="poor importance sampler"):
+        whole = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "whole", **settings)
+    first, second = whole.low_checks
+    # Stop halfway through the second level's low run.
+    stop = first.low_calls + first.check_calls + second.low_calls // 2
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fp.enhanced_run(FailsAfter(stop), prior_transform, D, outdir=tmp_path / "cut", **settings)
+    names = {p.name for p in (tmp_path / "cut").iterdir()}
+    assert {"checks.json", "low.dynesty"} <= names and "low.npz" not in names
+    counter = Counting()
+    with pytest.warns(UserWarning, match="poor importance sampler"):
+        resumed = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "cut", **settings)
+    # The first level is not redone; the second continues from its checkpoint.
+    assert counter.calls < whole.ncall["total"] - first.low_calls - first.check_calls - second.low_calls // 2 \
+        + 2 * settings["nlive"]
+    assert resumed.logZ == whole.logZ and resumed.ncall == whole.ncall
