@@ -287,10 +287,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
         if grow_below is None:
             break
-        if fresh or len(levels) == 0 or levels[-1].nlive_low != n_low:
+        recorded = bool(levels) and levels[-1].nlive_low == n_low
+        if fresh or not recorded:
             ess, check_calls = on_root(
                 comm, lambda: check_flow(like, ndim, max(100, int(nlive)), stream(n_low, 2), pool))
-            if levels and levels[-1].nlive_low == n_low:  # this level's run was redone
+            if recorded:  # this level's low run was redone, so its old check is void
                 levels.pop()
             levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls))
             if paths:
