@@ -3,7 +3,8 @@
 ``outdir`` holds ``config.json`` (the settings that define the run),
 ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
 ``checks.json`` (each low-resolution level's check, see
-:mod:`flowprior.lowcheck`) and ``high.npz`` (the high-resolution result).  A rerun loads every
+:mod:`flowprior.lowcheck`), ``check.npz`` (the last check's draws, which
+dynesty's high stage starts from) and ``high.npz`` (the high-resolution result).  A rerun loads every
 finished stage and redoes nothing; a mismatched ``config.json`` is an error,
 never a silent reuse.  These files are plain data (no pickle).
 
@@ -26,7 +27,8 @@ from .result import Result
 
 CONFIG = "config.json"
 #: File of each stage inside ``outdir``.
-STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "checks": "checks.json", "high": "high.npz"}
+STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "checks": "checks.json", "draws": "check.npz",
+               "high": "high.npz"}
 
 
 def stage_paths(outdir) -> dict:
@@ -137,3 +139,19 @@ def load_checks(path) -> list[dict]:
 def save_checks(path, levels: list[dict]) -> None:
     """Write the low-resolution levels to ``checks.json``."""
     atomic_write(path, lambda p: p.write_text(json.dumps({"levels": levels}, indent=1)))
+
+
+def save_draws(path, draws: dict, nlive_low: int) -> None:
+    """Write a check's draws (``v``, ``u``, ``logl``) and the level they belong to."""
+    atomic_write(path, lambda p: _save_npz(p, {**draws, "nlive_low": np.array(nlive_low)}))
+
+
+def load_draws(path, nlive_low: int) -> dict | None:
+    """The check draws saved for level ``nlive_low``, or None if there are none for it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        if "nlive_low" not in f.files or int(f["nlive_low"]) != nlive_low:
+            return None
+        return {key: f[key] for key in ("v", "u", "logl")}

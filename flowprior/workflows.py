@@ -12,7 +12,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
-from .lowcheck import LowCheck, check_flow
+from .lowcheck import LowCheck, check_flow, perfect_ess_fraction
 from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -77,14 +77,21 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
 POLYCHORD_NLIVE_LOW = 25
 POLYCHORD_HIGH_REPEATS = 0.5
 #: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
-DYNESTY_NLIVE_LOW_UNIF = 100
+DYNESTY_NLIVE_LOW_UNIF = 25
 DYNESTY_NLIVE_LOW_MCMC = 25
-#: Effective-sample-size fraction below which the low stage grows (see
-#: flowprior.lowcheck).  Measured on 25-live rwalk runs (benchmarks/RESULTS.md):
-#: Planck-like Gaussian 0.71-0.82, whose high stages then take 3 000-8 000
-#: calls; Student-t 0.23-0.42 and banana 0.004-0.08, whose high stages took
-#: 77 000 to over 3 million.
-GROW_BELOW = 0.5
+#: dynesty's high stage switches from the cube to ellipsoids once its efficiency (%) falls below this.
+HIGH_FIRST_UPDATE_EFF = 50.0
+#: Volume enlargement of dynesty's ellipsoids in a low stage that samples uniformly (see _low_sampler_kwargs).
+LOW_ENLARGE = 2.0
+#: Check score (ESS fraction relative to a perfect flow broadened the same
+#: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
+#: 25-live rwalk runs at broaden 1.2 (benchmarks/RESULTS.md): Planck-like
+#: Gaussian (6-D) 0.95-1.10, whose high stages then take 3 000-8 000 calls;
+#: Student-t (4-D) 0.28-0.51 and banana 0.005-0.10, whose high stages took
+#: 77 000 to over 3 million.  (Until the fifth session the raw ESS fraction
+#: was compared with 0.5: the same decisions on these runs, but a perfect
+#: flow broadened 1.2 fails that in 13-D and above.)
+GROW_BELOW = 0.6
 
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
@@ -154,15 +161,14 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to 25 for PolyChord and for dynesty's MCMC
-    methods (``rwalk``, ``slice``...), 100 for dynesty's uniform sampling
-    (``"auto"`` below 10 dimensions), at most ``nlive // 5`` (see
+    ``nlive_low`` defaults to 25, at most ``nlive // 5`` (see
     ``_default_nlive_low`` for the measurements).
 
     **Growing the low stage.**  After each low-resolution run the flow is
     checked: the high stage's likelihood is evaluated at ``max(100, nlive)``
     uniform draws of the flow's cube, and if the effective sample size of
-    these importance weights is below ``grow_below`` of the draws (the flow
+    these importance weights, relative to the one a perfect flow broadened
+    by ``broaden`` would reach, is below ``grow_below`` (the flow
     is far from the posterior somewhere), the low stage is redone with four
     times the live points, up to ``nlive // 5``, and the flow retrained
     (:mod:`flowprior.lowcheck`).  Every level's calls count in ``ncall``.
@@ -183,8 +189,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``sampler_kwargs`` and ``run_kwargs`` go to both stages, except the
     settings of *how* the high-resolution stage explores: its target is the
     flow-whitened, nearly uniform cube rather than your problem, so it uses
-    dynesty's ``sample="unif"`` with ``bootstrap=0`` and PolyChord's
-    ``num_repeats = ndim // 2`` unless ``high_sampler_kwargs`` sets them.  ``high_sampler_kwargs``
+    dynesty's ``sample="unif"`` with ``bootstrap=0`` and ellipsoids from its
+    first iterations on, starting from the check's draws as live points, and
+    PolyChord's ``num_repeats = ndim // 2``, unless ``high_sampler_kwargs``
+    sets them.  A low stage that samples uniformly with dynesty uses a fixed
+    ellipsoid enlargement (``bootstrap=0, enlarge=2``) unless you set one.  ``high_sampler_kwargs``
     override ``sampler_kwargs`` in the high-resolution stage only.  All
     these defaults were chosen by measurement (benchmarks/RESULTS.md).
 
@@ -258,7 +267,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # appear as rank 0 wrote it would skip a PolyChord run the others are
         # waiting in.
         on_root(comm, lambda: stages.check_config(outdir, config))
-    kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+    kwargs = dict(names=names, pool=pool, sampler_kwargs=_low_sampler_kwargs(sampler, ndim, sampler_kwargs),
+                  run_kwargs=run_kwargs)
     checks_path = paths["checks"] if paths else None
     levels = [LowCheck(**d) for d in on_root(comm, lambda: stages.load_checks(checks_path))] if paths else []
     # Replay the recorded levels: which nlive_low is the current one?
@@ -274,6 +284,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                  f"{nlive} allows; delete it (and low.npz) to redo the low stage")
     if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
         n_low = _next_level(n_low, nlive)
+    draws = None  # the last check's draws, for dynesty's high stage to start from
     while True:
         first = n_low == nlive_low  # the first level keeps the streams it always had
         low, trained, train_time, fresh = _low_level(
@@ -288,14 +299,19 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         if grow_below is None:
             break
         recorded = bool(levels) and levels[-1].nlive_low == n_low
-        if fresh or not recorded:
-            ess, check_calls = on_root(
+        if paths and recorded and not fresh:
+            level = n_low
+            draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
+        if fresh or not recorded or (paths and draws is None):
+            ess, check_calls, draws = on_root(
                 comm, lambda: check_flow(like, ndim, max(100, int(nlive)), stream(n_low, 2), pool))
-            if recorded:  # this level's low run was redone, so its old check is void
+            if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls))
+            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls,
+                                   perfect_ess_fraction(float(broaden), int(ndim))))
             if paths:
-                snapshot = [lv.to_dict() for lv in levels]
+                snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
+                on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
                 on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
         nxt = _next_level(n_low, nlive)
         if _accept(levels[-1], grow_below, nxt):
@@ -303,17 +319,17 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         n_low = nxt
         if paths:
             def forget_level() -> None:  # this level's files belong to a flow that failed its check
-                for stage in ("low", "flow", "high"):
+                for stage in ("low", "flow", "draws", "high"):
                     paths[stage].unlink(missing_ok=True)
                 stages.remove_checkpoint(outdir, "low", sampler)
                 stages.remove_checkpoint(outdir, "high", sampler)
 
             on_root(comm, forget_level)
-    if grow_below is not None and levels[-1].ess_fraction < grow_below:
+    if grow_below is not None and levels[-1].score < grow_below:
         warnings.warn(
             f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}) is a poor importance "
             f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
-            f"below grow_below={grow_below}) and nlive_low cannot grow further (limit nlive // 5 = {nlive // 5}); "
+            f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot grow further (limit nlive // 5 = {nlive // 5}); "
             "the high-resolution stage may need many calls: pass a larger nlive",
             stacklevel=2,
         )
@@ -321,6 +337,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
     else:
         high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
+        if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
+            high_sk["live_points"] = _live_points(draws, nlive)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
         if sampler == "polychord" and run_kwargs:
             # PolyChord has one settings object: a key the high stage sets
@@ -352,7 +370,7 @@ def _next_level(n_low: int, nlive: int) -> int | None:
 
 def _accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
     """Whether to keep this level's flow: it passed its check, or nlive_low cannot grow."""
-    return grow_below is None or level.ess_fraction >= grow_below or nxt is None
+    return grow_below is None or level.score >= grow_below or nxt is None
 
 
 def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, flow_rng, kwargs, comm, paths,
@@ -373,7 +391,7 @@ def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, fl
     else:
         if paths:
             def forget_later_stages() -> None:  # results of a previous low stage
-                for later in ("low", "flow", "high"):
+                for later in ("low", "flow", "draws", "high"):
                     paths[later].unlink(missing_ok=True)
                 stages.remove_checkpoint(outdir, "high", sampler)
 
@@ -444,6 +462,48 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     return DYNESTY_NLIVE_LOW_MCMC
 
 
+def _live_points(draws: dict, nlive: int) -> list:
+    """dynesty's ``live_points`` for the high stage: the check's first ``nlive`` draws.
+
+    They are independent uniform draws of the high stage's cube with the
+    high stage's likelihood already evaluated, which is all dynesty asks of
+    initial live points, so the check's calls are not spent twice.  The
+    draws also decided whether this flow was accepted; conditioning on that
+    biases them only when the flow sits near the ``grow_below`` threshold
+    (simulated with log-normal weights, 500 draws: a shift of -0.0004 in the
+    log of their mean at a true ESS fraction of 0.6, -0.012 at 0.5, against
+    logZ errors of 0.06; benchmarks/RESULTS.md).  Copies: dynesty
+    overwrites ``-inf`` log-likelihoods in place.
+    """
+    return [draws["v"][:nlive].copy(), draws["u"][:nlive].copy(), draws["logl"][:nlive].copy()]
+
+
+def _uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
+    """Whether dynesty will sample uniformly in its bounds with these settings."""
+    sample = (sampler_kwargs or {}).get("sample", "auto")
+    # dynesty's "auto": uniform sampling below 10 dimensions, MCMC above.
+    return sample == "unif" or (sample == "auto" and ndim < 10)
+
+
+def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None) -> dict | None:
+    """The low-resolution stage's sampler settings: the user's, with one exception.
+
+    dynesty's uniform sampling with few live points: its default
+    bootstrapped enlargement of the ellipsoids, estimated from 25 points in
+    6-D, made the Planck-like low run cost 63 000 calls (1.5 % efficiency).
+    A fixed enlargement takes 2 700 with dynesty's 1.25, but those bounds
+    cut into the contour and the flows came out narrow (4 of 10 failed the
+    check, and some that passed made high stages of 15 000-19 000 calls);
+    ``LOW_ENLARGE`` = 2 took 3 300-3 700 and every flow passed
+    (benchmarks/RESULTS.md).  A ``bootstrap`` or ``enlarge`` the user set is
+    kept.
+    """
+    user = sampler_kwargs or {}
+    if sampler != "dynesty" or not _uniform_sampling(ndim, user) or "bootstrap" in user or "enlarge" in user:
+        return sampler_kwargs
+    return {**user, "bootstrap": 0, "enlarge": LOW_ENLARGE}
+
+
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
                          high_sampler_kwargs: dict | None) -> dict:
     """The high-resolution stage's sampler settings.
@@ -470,6 +530,11 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
             # bootstrapped enlargement factors blew up on them and the
             # efficiency collapsed (multimodal benchmark); a fixed one did not.
             out["bootstrap"] = 0
+        if "first_update" not in high:
+            # dynesty draws from the whole cube until its efficiency falls below
+            # 10 %; on a nearly uniform target ellipsoids pay from the start
+            # (Planck-like high stages: 2 300-4 600 calls instead of 3 200-5 600).
+            out["first_update"] = {"min_ncall": 0, "min_eff": HIGH_FIRST_UPDATE_EFF}
     return out
 
 

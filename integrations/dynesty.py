@@ -87,6 +87,9 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     res = sampler.results
     columns = list(names) if names is not None else list(range(ndim))
     samples = NestedSamples(data=res.samples, logL=res.logl, logL_birth=nlive, columns=columns)
+    # The sampler's own count, not the sum of results.ncall: that one also
+    # counts one call per initial live point when they were passed in
+    # (``live_points``), calls made before the run.
     return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=float(res.logzerr[-1]),
-                  ncall={"total": int(np.sum(res.ncall))}, samples_u=np.asarray(res.samples_u),
+                  ncall={"total": int(sampler.ncall)}, samples_u=np.asarray(res.samples_u),
                   sampler="dynesty", raw=res)

@@ -158,7 +158,7 @@ def test_enhanced_run_under_mpirun(tmp_path):
     assert [r["trained"] for r in ranks] == [1, 0]
     assert sorted(Path(p).name for p in first["written"]) == ["high.npz", "low.npz"] and second["written"] == []
     assert sorted(p.name for p in (tmp_path / "stages").iterdir()) == [
-        "checks.json", "config.json", "flow.flow", "high.npz", "high.polychord", "low.npz", "low.polychord"]
+        "check.npz", "checks.json", "config.json", "flow.flow", "high.npz", "high.polychord", "low.npz", "low.polychord"]
     # Calls summed over the ranks (rank 1 makes most of them).
     assert first["ncall"]["total"] == first["ncall"]["low"] + first["ncall"]["check"] + first["ncall"]["high"] > 0
     # The rerun on the same outdir loaded every stage, on both ranks alike.
