@@ -77,12 +77,14 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
 POLYCHORD_NLIVE_LOW = 25
 POLYCHORD_HIGH_REPEATS = 0.5
 #: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
-DYNESTY_NLIVE_LOW_UNIF = 25
+DYNESTY_NLIVE_LOW_UNIF = 100
 DYNESTY_NLIVE_LOW_MCMC = 25
 #: dynesty's high stage switches from the cube to ellipsoids once its efficiency (%) falls below this.
 HIGH_FIRST_UPDATE_EFF = 50.0
-#: Volume enlargement of dynesty's ellipsoids in a low stage that samples uniformly (see _low_sampler_kwargs).
+#: Volume enlargement of dynesty's ellipsoids in a low stage that samples
+#: uniformly with fewer than LOW_ENLARGE_BELOW live points (see _low_sampler_kwargs).
 LOW_ENLARGE = 2.0
+LOW_ENLARGE_BELOW = 100
 #: Check score (ESS fraction relative to a perfect flow broadened the same
 #: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
 #: 25-live rwalk runs at broaden 1.2 (benchmarks/RESULTS.md): Planck-like
@@ -161,8 +163,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to 25, at most ``nlive // 5`` (see
-    ``_default_nlive_low`` for the measurements).
+    ``nlive_low`` defaults to 25 for PolyChord and for dynesty's MCMC
+    methods (``rwalk``, ``slice``...), 100 for dynesty's uniform sampling
+    (``"auto"`` below 10 dimensions), at most ``nlive // 5`` (see
+    ``_default_nlive_low`` for the measurements; with uniform sampling, 25
+    is cheaper on a unimodal posterior but lost a mode of a 4-mode mixture).
 
     **Growing the low stage.**  After each low-resolution run the flow is
     checked: the high stage's likelihood is evaluated at ``max(100, nlive)``
@@ -193,7 +198,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     first iterations on, starting from the check's draws as live points, and
     PolyChord's ``num_repeats = ndim // 2``, unless ``high_sampler_kwargs``
     sets them.  A low stage that samples uniformly with dynesty uses a fixed
-    ellipsoid enlargement (``bootstrap=0, enlarge=2``) unless you set one.  ``high_sampler_kwargs``
+    ellipsoid enlargement (``bootstrap=0``, and ``enlarge=2`` below 100 live
+    points) unless you set one.  ``high_sampler_kwargs``
     override ``sampler_kwargs`` in the high-resolution stage only.  All
     these defaults were chosen by measurement (benchmarks/RESULTS.md).
 
@@ -267,8 +273,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # appear as rank 0 wrote it would skip a PolyChord run the others are
         # waiting in.
         on_root(comm, lambda: stages.check_config(outdir, config))
-    kwargs = dict(names=names, pool=pool, sampler_kwargs=_low_sampler_kwargs(sampler, ndim, sampler_kwargs),
-                  run_kwargs=run_kwargs)
+    kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
     checks_path = paths["checks"] if paths else None
     levels = [LowCheck(**d) for d in on_root(comm, lambda: stages.load_checks(checks_path))] if paths else []
     # Replay the recorded levels: which nlive_low is the current one?
@@ -287,9 +292,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     draws = None  # the last check's draws, for dynesty's high stage to start from
     while True:
         first = n_low == nlive_low  # the first level keeps the streams it always had
+        low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low)}
         low, trained, train_time, fresh = _low_level(
             adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
-            flow_seed if first else stream(n_low, 1), kwargs, comm, paths, outdir, sampler, names)
+            flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
         if broaden != 1:
             trained = trained.broadened(float(broaden))
         prior = DefensiveFlow(trained, defensive) if defensive else trained
@@ -444,8 +450,13 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     """Low-stage nlive before the ``nlive // 5`` cap (measured; benchmarks/RESULTS.md).
 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
-    760 000 at 100, flows as good).  dynesty's uniform sampling: 100; it
-    bounds 6-D ellipsoids badly with 25 points (64 000-120 000 calls).
+    760 000 at 100, flows as good).  dynesty's uniform sampling: 100.  With
+    25 (and a fixed enlargement of 2, see ``_low_sampler_kwargs``) the
+    Planck-like run totals 9.6-16 % of plain instead of about 24 %, but on
+    the 4-mode mixture its low runs cost 7 000-27 000 calls, and with an
+    enlargement of 1.5 one lost a mode of mass 0.2 and its flow still
+    passed the check (benchmarks/RESULTS.md): pass ``nlive_low=25`` for a
+    posterior you know to be unimodal.
     dynesty's MCMC methods: 25, which met the Planck target (6-7 % of
     plain) with rwalk; where 25 points gave a poor flow (banana, Student-t:
     high stages of 77 000 to over 3 million calls) the low stage's check
@@ -485,23 +496,29 @@ def _uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
     return sample == "unif" or (sample == "auto" and ndim < 10)
 
 
-def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None) -> dict | None:
+def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nlive_low: int) -> dict | None:
     """The low-resolution stage's sampler settings: the user's, with one exception.
 
-    dynesty's uniform sampling with few live points: its default
-    bootstrapped enlargement of the ellipsoids, estimated from 25 points in
-    6-D, made the Planck-like low run cost 63 000 calls (1.5 % efficiency).
-    A fixed enlargement takes 2 700 with dynesty's 1.25, but those bounds
-    cut into the contour and the flows came out narrow (4 of 10 failed the
-    check, and some that passed made high stages of 15 000-19 000 calls);
-    ``LOW_ENLARGE`` = 2 took 3 300-3 700 and every flow passed
-    (benchmarks/RESULTS.md).  A ``bootstrap`` or ``enlarge`` the user set is
-    kept.
+    dynesty's uniform sampling: its default bootstrapped enlargement of the
+    ellipsoids, estimated from 25 points in 6-D, made the Planck-like low run
+    cost 63 000 calls (1.5 % efficiency), and 16 700-18 700 at 100 points.
+    A fixed enlargement (``bootstrap=0``) at dynesty's 1.25 took 12 100-12 800
+    at 100 points with flows as good.  At 25 points it took 2 700, but those
+    bounds cut into the contour and the flows came out narrow (4 of 10
+    failed the check, and some that passed made high stages of 15 000-19 000
+    calls); ``LOW_ENLARGE`` = 2 there took 3 300-3 700 and every flow passed
+    (at 100 points 2 cost 15 600-16 700).  So: ``bootstrap=0``, with
+    ``enlarge=LOW_ENLARGE`` below ``LOW_ENLARGE_BELOW`` live points
+    (benchmarks/RESULTS.md).  A ``bootstrap`` or ``enlarge`` the user set
+    is kept.
     """
     user = sampler_kwargs or {}
     if sampler != "dynesty" or not _uniform_sampling(ndim, user) or "bootstrap" in user or "enlarge" in user:
         return sampler_kwargs
-    return {**user, "bootstrap": 0, "enlarge": LOW_ENLARGE}
+    out = {**user, "bootstrap": 0}
+    if nlive_low < LOW_ENLARGE_BELOW:
+        out["enlarge"] = LOW_ENLARGE
+    return out
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,

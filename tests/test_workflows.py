@@ -350,3 +350,20 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
     assert counter.calls < whole.ncall["total"] - first.low_calls - first.check_calls - second.low_calls // 2 \
         + 2 * settings["nlive"]
     assert resumed.logZ == whole.logZ and resumed.ncall == whole.ncall
+
+
+def test_stage_sampler_settings_for_dynesty():
+    from flowprior.workflows import _high_sampler_kwargs, _low_sampler_kwargs
+
+    # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points.
+    assert _low_sampler_kwargs("dynesty", 6, None, 25) == {"bootstrap": 0, "enlarge": 2.0}
+    assert _low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100) == {"sample": "unif", "bootstrap": 0}
+    # The user's own choice is kept, and MCMC methods, high dimensions and PolyChord are left alone.
+    assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 25) == {"bootstrap": 5}
+    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1}, 25) == {"enlarge": 1.1}
+    assert _low_sampler_kwargs("dynesty", 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
+    assert _low_sampler_kwargs("dynesty", 12, None, 25) is None
+    assert _low_sampler_kwargs("polychord", 6, None, 25) is None
+    high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
+    assert high == {"sample": "unif", "bootstrap": 0, "first_update": {"min_ncall": 0, "min_eff": 50.0}}
+    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}})["first_update"] == {"min_eff": 5}
