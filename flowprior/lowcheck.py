@@ -7,6 +7,9 @@ further it is from that, the longer the high stage runs (a flow too narrow
 somewhere leaves spikes of ``L'`` that the sampler has to find).  ``L'`` at
 uniform draws of ``v`` are importance weights of the flow for the
 posterior, so their effective sample size per draw measures exactly that.
+The level is judged by that fraction divided by the one a perfect flow
+would reach with the same broadened base (:func:`perfect_ess_fraction`),
+since broadening alone lowers it, the more so the more dimensions.
 
 What it cannot see: a mode the low run missed altogether, since no draw
 from the flow lands there.  Only more live points in the low run help

@@ -79,8 +79,6 @@ POLYCHORD_HIGH_REPEATS = 0.5
 #: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
 DYNESTY_NLIVE_LOW_UNIF = 100
 DYNESTY_NLIVE_LOW_MCMC = 25
-#: dynesty's high stage switches from the cube to ellipsoids once its efficiency (%) falls below this.
-HIGH_FIRST_UPDATE_EFF = 50.0
 #: Volume enlargement of dynesty's ellipsoids in a low stage that samples
 #: uniformly with fewer than LOW_ENLARGE_BELOW live points (see _low_sampler_kwargs).
 LOW_ENLARGE = 2.0
@@ -194,9 +192,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``sampler_kwargs`` and ``run_kwargs`` go to both stages, except the
     settings of *how* the high-resolution stage explores: its target is the
     flow-whitened, nearly uniform cube rather than your problem, so it uses
-    dynesty's ``sample="unif"`` with ``bootstrap=0`` and ellipsoids from its
-    first iterations on, starting from the check's draws as live points, and
-    PolyChord's ``num_repeats = ndim // 2``, unless ``high_sampler_kwargs``
+    dynesty's ``sample="unif"`` with ``bootstrap=0``, starting from the
+    check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``, unless ``high_sampler_kwargs``
     sets them.  A low stage that samples uniformly with dynesty uses a fixed
     ellipsoid enlargement (``bootstrap=0``, and ``enlarge=2`` below 100 live
     points) unless you set one.  ``high_sampler_kwargs``
@@ -231,7 +228,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     _check_common(ndim, nlive_low)
     if grow_below is not None and not (isinstance(grow_below, (int, float, np.integer, np.floating))
                                        and 0 < grow_below <= 1):
-        raise ValueError(f"grow_below: expected an effective-sample-size fraction in (0, 1] or None, "
+        raise ValueError(f"grow_below: expected a check score (relative effective sample size) in (0, 1] or None, "
                          f"got {grow_below!r}")
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
@@ -547,11 +544,10 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
             # bootstrapped enlargement factors blew up on them and the
             # efficiency collapsed (multimodal benchmark); a fixed one did not.
             out["bootstrap"] = 0
-        if "first_update" not in high:
-            # dynesty draws from the whole cube until its efficiency falls below
-            # 10 %; on a nearly uniform target ellipsoids pay from the start
-            # (Planck-like high stages: 2 300-4 600 calls instead of 3 200-5 600).
-            out["first_update"] = {"min_ncall": 0, "min_eff": HIGH_FIRST_UPDATE_EFF}
+        # Not changed: dynesty's first_update (cube draws until the efficiency
+        # falls below 10 %).  Ellipsoids from the start saved about 1 000
+        # calls on the Planck-like high stages but biased the 4-mode
+        # mixture's mode masses by up to 4.9 sigma (benchmarks/RESULTS.md).
     return out
 
 

@@ -365,5 +365,5 @@ def test_stage_sampler_settings_for_dynesty():
     assert _low_sampler_kwargs("dynesty", 12, None, 25) is None
     assert _low_sampler_kwargs("polychord", 6, None, 25) is None
     high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
-    assert high == {"sample": "unif", "bootstrap": 0, "first_update": {"min_ncall": 0, "min_eff": 50.0}}
-    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}})["first_update"] == {"min_eff": 5}
+    assert high == {"sample": "unif", "bootstrap": 0}
+    assert _high_sampler_kwargs("dynesty", 6, None, {"bootstrap": 5})["bootstrap"] == 5
