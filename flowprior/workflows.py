@@ -193,8 +193,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     settings of *how* the high-resolution stage explores: its target is the
     flow-whitened, nearly uniform cube rather than your problem, so it uses
     dynesty's ``sample="unif"`` with ``bootstrap=0``, starting from the
-    check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``, unless ``high_sampler_kwargs``
-    sets them.  A low stage that samples uniformly with dynesty uses a fixed
+    check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``,
+    unless ``high_sampler_kwargs`` sets them.  A low stage that samples uniformly with dynesty uses a fixed
     ellipsoid enlargement (``bootstrap=0``, and ``enlarge=2`` below 100 live
     points) unless you set one.  ``high_sampler_kwargs``
     override ``sampler_kwargs`` in the high-resolution stage only.  All
@@ -332,7 +332,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         warnings.warn(
             f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}) is a poor importance "
             f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
-            f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot grow further (limit nlive // 5 = {nlive // 5}); "
+            f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot "
+            f"grow further (limit nlive // 5 = {nlive // 5}); "
             "the high-resolution stage may need many calls: pass a larger nlive",
             stacklevel=2,
         )
