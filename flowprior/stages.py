@@ -4,8 +4,8 @@
 ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
 ``checks.json`` (each low-resolution level's check, see
 :mod:`flowprior.lowcheck`), ``check.npz`` (the last check's draws, which
-dynesty's high stage starts from) and ``high.npz`` (the high-resolution result).  A rerun loads every
-finished stage and redoes nothing; a mismatched ``config.json`` is an error,
+dynesty's high stage starts from) and ``high.npz`` (the high-resolution
+result).  A rerun loads every finished stage and redoes nothing; a mismatched ``config.json`` is an error,
 never a silent reuse.  These files are plain data (no pickle).
 
 While a sampling stage runs, the sampler checkpoints it: ``low.dynesty`` /

@@ -194,9 +194,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     flow-whitened, nearly uniform cube rather than your problem, so it uses
     dynesty's ``sample="unif"`` with ``bootstrap=0``, starting from the
     check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``,
-    unless ``high_sampler_kwargs`` sets them.  A low stage that samples uniformly with dynesty uses a fixed
-    ellipsoid enlargement (``bootstrap=0``, and ``enlarge=2`` below 100 live
-    points) unless you set one.  ``high_sampler_kwargs``
+    unless ``high_sampler_kwargs`` sets them.  A low stage that samples
+    uniformly with dynesty uses a fixed ellipsoid enlargement
+    (``bootstrap=0``, and ``enlarge=2`` below 100 live points) unless you
+    set one.  ``high_sampler_kwargs``
     override ``sampler_kwargs`` in the high-resolution stage only.  All
     these defaults were chosen by measurement (benchmarks/RESULTS.md).
 
@@ -286,7 +287,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                  f"{nlive} allows; delete it (and low.npz) to redo the low stage")
     if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
         n_low = _next_level(n_low, nlive)
-    draws = None  # the last check's draws, for dynesty's high stage to start from
+    draws = None  # the accepted level's check draws, for dynesty's high stage to start from
     while True:
         first = n_low == nlive_low  # the first level keeps the streams it always had
         low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low)}
@@ -302,10 +303,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         if grow_below is None:
             break
         recorded = bool(levels) and levels[-1].nlive_low == n_low
+        draws = None
         if paths and recorded and not fresh:
             level = n_low
             draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
-        if fresh or not recorded or (paths and draws is None):
+        if draws is None:  # a new level, a redone low run, or lost draws: check (again)
             ess, check_calls, draws = on_root(
                 comm, lambda: check_flow(like, ndim, max(100, int(nlive)), stream(n_low, 2), pool))
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
@@ -450,7 +452,8 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
     760 000 at 100, flows as good).  dynesty's uniform sampling: 100.  With
     25 (and a fixed enlargement of 2, see ``_low_sampler_kwargs``) the
-    Planck-like run totals 9.6-16 % of plain instead of about 24 %, but on
+    Planck-like run totals 10.6-28 % of plain (median 12.3 %) instead of
+    21.9-23.6 %, but on
     the 4-mode mixture its low runs cost 7 000-27 000 calls, and with an
     enlargement of 1.5 one lost a mode of mass 0.2 and its flow still
     passed the check (benchmarks/RESULTS.md): pass ``nlive_low=25`` for a
@@ -464,11 +467,7 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     """
     if sampler == "polychord":
         return POLYCHORD_NLIVE_LOW
-    sample = (sampler_kwargs or {}).get("sample", "auto")
-    # dynesty's "auto": uniform sampling below 10 dimensions, MCMC above.
-    if sample == "unif" or (sample == "auto" and ndim < 10):
-        return DYNESTY_NLIVE_LOW_UNIF
-    return DYNESTY_NLIVE_LOW_MCMC
+    return DYNESTY_NLIVE_LOW_UNIF if _uniform_sampling(ndim, sampler_kwargs) else DYNESTY_NLIVE_LOW_MCMC
 
 
 def _live_points(draws: dict, nlive: int) -> list:
