@@ -152,10 +152,12 @@ def cmd_train(args) -> None:
                   seed=args.seed, progress=not args.quiet)
     if args.piecewise:
         clusters = "auto" if args.clusters == "auto" else _int(args.clusters, "--clusters")
-        flow = PiecewiseFlow(clusters=clusters, n_jobs=args.n_jobs, **common)
+        flow = PiecewiseFlow(clusters=clusters, split=args.split, n_jobs=args.n_jobs, **common)
     else:
         if args.clusters != "auto":
             raise CLIError("--clusters needs --piecewise")
+        if args.split != 2:
+            raise CLIError("--split needs --piecewise")
         flow = MAF(**common)
     t0 = time.perf_counter()
     flow.fit(sub, bounds=bounds)
@@ -196,6 +198,7 @@ def cmd_info(args) -> None:
     if getattr(flow, "silhouette_", None):
         print("silhouette score by number of clusters: "
               + ", ".join(f"{k}: {v:.3f}" for k, v in sorted(flow.silhouette_.items())))
+        print(f"{flow.n_clusters_} cluster(s) split into {len(flow.weights_)} piece(s)")
     print(f"{'parameter':14s} {'label':24s} {'lower':>12s} {'upper':>12s}")
     for n, lab, (lo, hi) in zip(names, _labels(flow), flow.bounds_):
         print(f"{n:14s} {lab:24s} {'-' if lo is None else f'{lo:.6g}':>12s} {'-' if hi is None else f'{hi:.6g}':>12s}")
@@ -314,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "unbounded")
     t.add_argument("--piecewise", action="store_true", help="one flow per cluster of the samples")
     t.add_argument("--clusters", default="auto", help="with --piecewise: 'auto' (silhouette) or a number")
+    t.add_argument("--split", type=int, default=2,
+                   help="with --piecewise --clusters auto: pieces per cluster (default 2; 1 = one per cluster)")
     t.add_argument("--n-transforms", type=int, default=5, help="autoregressive transforms (default 5)")
     t.add_argument("--hidden", type=int, nargs="+", default=[64, 64], help="hidden layer widths (default 64 64)")
     t.add_argument("--max-epochs", type=int, default=1000, help="training epochs at most (default 1000)")

@@ -56,6 +56,37 @@ def kmeans_silhouette(y: np.ndarray, w: np.ndarray, k_max: int, rng: np.random.G
     return fits[best].astype(np.int64), scores
 
 
+def split_clusters(y: np.ndarray, w: np.ndarray, labels: np.ndarray, split: int, min_size: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Divide each cluster into ``split`` pieces by weighted k-means on its own samples.
+
+    A cluster is left whole when any of its pieces would have fewer than
+    ``min_size`` positive-weight samples, so splitting never creates a piece
+    that :func:`merge_small` would have to undo.  Pieces never straddle two
+    clusters.  Returns labels 0..K-1.
+    """
+    if split == 1:
+        return labels
+    out = np.empty_like(labels)
+    nxt = 0
+    for k in np.unique(labels):
+        m = labels == k
+        sub = None
+        if np.sum(w[m] > 0) >= split * min_size:
+            km = KMeans(n_clusters=split, n_init=4, random_state=int(rng.integers(2**31)))
+            sub = km.fit_predict(y[m], sample_weight=w[m])
+            sizes = [np.sum((sub == j) & (w[m] > 0)) for j in range(split)]
+            if min(sizes) < min_size:
+                sub = None
+        if sub is None:
+            out[m] = nxt
+            nxt += 1
+        else:
+            out[m] = nxt + sub
+            nxt += split
+    return out.astype(np.int64)
+
+
 def merge_small(y: np.ndarray, w: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
     """Merge clusters with fewer than ``min_size`` positive-weight rows into the nearest one.
 

@@ -62,6 +62,7 @@ def save(flow, path) -> None:
         "latex_labels": flow.latex_labels_,
         "records": [r.to_dict() for r in flow.records_],
         "silhouette": {str(k): v for k, v in getattr(flow, "silhouette_", {}).items()},
+        "n_clusters": getattr(flow, "n_clusters_", None),
         "base_scale": flow.base_scale_,
     }
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)}))
@@ -137,6 +138,8 @@ def load(path):
         flow.records_ = [TrainingRecord(**r) for r in meta["records"]]
         if cls is PiecewiseFlow:
             flow.silhouette_ = {int(k): v for k, v in meta.get("silhouette", {}).items()}
+            # Files from before ``split`` have one piece per cluster.
+            flow.n_clusters_ = int(meta.get("n_clusters") or len(pieces))
             if "cluster_labels" in tensors:
                 flow.cluster_labels_ = tensors["cluster_labels"].numpy()
         if len(flow.weights_) != len(pieces) or lo.shape != (ndim,) or hi.shape != (ndim,):

@@ -36,4 +36,5 @@ def blobs():
 @pytest.fixture(scope="session")
 def piecewise(blobs):
     x, w = blobs
-    return fp.PiecewiseFlow(seed=0, k_max=4, **QUICK).fit(x, weights=w, bounds=[(-6, 6), (-6, 6)])
+    # split=1: one piece per blob, so tests can reason about the two pieces.
+    return fp.PiecewiseFlow(seed=0, k_max=4, split=1, **QUICK).fit(x, weights=w, bounds=[(-6, 6), (-6, 6)])

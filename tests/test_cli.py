@@ -103,6 +103,8 @@ def test_error_is_one_line_without_traceback_unless_debug(chains):
     (["train", "run", "--bounds", "a=0,x", "-o", "x.flow"], "'x' is not a number"),
     (["train", "run", "--params", "a", "--bounds", "b=0,1", "-o", "x.flow"], "['b'] are not being trained on"),
     (["train", "run", "--clusters", "3", "-o", "x.flow"], "--clusters needs --piecewise"),
+    (["train", "run", "--split", "3", "-o", "x.flow"], "--split needs --piecewise"),
+    (["train", "run", "--piecewise", "--split", "0", "-o", "x.flow"], "split: expected a positive integer"),
     (["info", "bounds.yaml"], "not a flowprior flow file"),
     (["sample", "run.csv", "-n", "10", "-o", "y.csv"], "not a flowprior flow file"),
     (["stats", "missing.flow", "--prior", "uniform"], "missing.flow: no such file"),

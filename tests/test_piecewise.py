@@ -10,13 +10,40 @@ from conftest import QUICK
 
 def test_finds_two_clusters_with_summed_weights(blobs):
     x, w = blobs
-    hard = fp.PiecewiseFlow(seed=0, k_max=4, overlap=None, **QUICK).fit(x, weights=w)
-    assert len(hard.pieces_) == 2
+    hard = fp.PiecewiseFlow(seed=0, k_max=4, split=1, overlap=None, **QUICK).fit(x, weights=w)
+    assert len(hard.pieces_) == 2 and hard.n_clusters_ == 2
     # Hard clusters: piece weights are the summed sample weights of each cluster.
     first = hard.cluster_labels_[0]
     w_first = w[hard.cluster_labels_ == first].sum() / w.sum()
     assert hard.weights_[first] == pytest.approx(w_first, rel=1e-12)
     assert hard.weights_.sum() == pytest.approx(1.0)
+
+
+def test_auto_clusters_split_into_pieces_within_each_cluster(blobs):
+    x, w = blobs
+    pw = fp.PiecewiseFlow(seed=0, k_max=4, overlap=None, **QUICK).fit(x, weights=w)
+    assert pw.n_clusters_ == 2 and len(pw.pieces_) == 4
+    blob = (np.arange(len(x)) >= 1500).astype(int)
+    # Each piece lies inside one blob (k-means gives a handful of blob 1's
+    # 4-sigma outliers to blob 0's cluster), and each blob has two pieces.
+    owner = []
+    for k in range(4):
+        share = np.mean(blob[pw.cluster_labels_ == k])
+        assert min(share, 1 - share) < 0.01
+        owner.append(round(share))
+    assert sorted(owner) == [0, 0, 1, 1]
+    # A cluster whose pieces would be too small stays whole (the smaller blob has 1 000 samples).
+    pw = fp.PiecewiseFlow(seed=0, k_max=4, split=2, min_cluster_size=600, overlap=None, **QUICK).fit(x, weights=w)
+    assert pw.n_clusters_ == 2 and len(pw.pieces_) == 3
+    # Explicit clusters are the pieces.
+    assert len(fp.PiecewiseFlow(clusters=2, seed=0, **QUICK).fit(x, weights=w).pieces_) == 2
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_bad_split(blobs, bad):
+    x, w = blobs
+    with pytest.raises(ValueError, match="split: expected a positive integer"):
+        fp.PiecewiseFlow(split=bad, **QUICK).fit(x, weights=w)
 
 
 def test_soft_pieces_weigh_samples_by_responsibility(piecewise, blobs):
