@@ -43,6 +43,10 @@ class LowCheck:
         The ESS fraction a flow equal to the posterior would score, broadened
         as this one was (:func:`perfect_ess_fraction`; 1 in records written
         before it was kept).
+    broaden : float or None
+        The base width of the flow this check judged: the run's ``broaden``,
+        or a wider one where the last level widened its failing flow (None in
+        records written before it was kept).
 
     The level passes when ``score = ess_fraction / perfect`` reaches the
     threshold: broadening, which the high stage wants, lowers the raw ESS of
@@ -54,6 +58,7 @@ class LowCheck:
     ess_fraction: float
     check_calls: int
     perfect: float = 1.0
+    broaden: float | None = None
 
     @property
     def score(self) -> float:

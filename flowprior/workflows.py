@@ -93,6 +93,10 @@ LOW_ENLARGE_BELOW = 100
 #: flow broadened 1.2 fails that in 13-D and above.)
 GROW_BELOW = 0.6
 
+#: Factors by which the last level widens ``broaden`` when its flow fails the
+#: check and nlive_low cannot grow (see ``enhanced_run``).
+WIDEN = (1.5, 2.25)
+
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
 #: two touching Gaussians (3.5 sigma apart) 0.63-0.64, two separated ones 0.78-0.79.
@@ -175,6 +179,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     is far from the posterior somewhere), the low stage is redone with four
     times the live points, up to ``nlive // 5``, and the flow retrained
     (:mod:`flowprior.lowcheck`).  Every level's calls count in ``ncall``.
+    If the last level (``nlive // 5``) fails too, its flow's base is widened
+    to ``broaden`` times 1.5, then 2.25 (``WIDEN``), checking each, and the
+    first that passes is kept, else the widest: on failing flows of the
+    banana and Student-t benchmarks this took the high stage from over
+    200 000 calls to about 20 000.  ``low_checks[-1].broaden`` says which.
     A mode that the low run missed altogether is invisible to this check:
     for problems with small, well-separated modes keep ``nlive_low`` large.
     ``grow_below=None`` skips the check.  ``flow="auto"`` trains a piecewise flow when the low run's
@@ -294,32 +303,58 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         low, trained, train_time, fresh = _low_level(
             adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
             flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
-        if broaden != 1:
-            trained = trained.broadened(float(broaden))
-        prior = DefensiveFlow(trained, defensive) if defensive else trained
-        # Checked inside the repartition so that a NaN names the physical
-        # parameters the user's likelihood saw, not the flow's hypercube point.
-        like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), prior)
-        if grow_below is None:
-            break
+
+        def stage_prior(scale: float):
+            """The level's flow widened by ``scale``, the high stage's prior and its likelihood."""
+            wide = trained.broadened(scale) if scale != 1 else trained
+            pri = DefensiveFlow(wide, defensive) if defensive else wide
+            # Checked inside the repartition so that a NaN names the physical
+            # parameters the user's likelihood saw, not the flow's hypercube point.
+            return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike),
+                                                      CheckedPrior(prior_transform, ndim), pri)
+
         recorded = bool(levels) and levels[-1].nlive_low == n_low
         draws = None
-        if paths and recorded and not fresh:
+        if grow_below is not None and paths and recorded and not fresh:
             level = n_low
             draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
+        # A level checked before keeps the width its check settled on.
+        scale = float(broaden) if draws is None or levels[-1].broaden is None else levels[-1].broaden
+        wide, prior, like = stage_prior(scale)
+        if grow_below is None:
+            trained = wide
+            break
         if draws is None:  # a new level, a redone low run, or lost draws: check (again)
-            ess, check_calls, draws = on_root(
-                comm, lambda: check_flow(like, ndim, max(100, int(nlive)), stream(n_low, 2), pool))
+            nxt = _next_level(n_low, nlive)
+            n_draws = max(100, int(nlive))
+            ess, check_calls, draws = on_root(comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2), pool))
+            perfect = perfect_ess_fraction(scale, int(ndim))
+            if nxt is None and ess / perfect < grow_below:
+                # The last level failed and cannot grow: widen the base instead.
+                # Measured on failing flows of the 4-D banana and Student-t
+                # (benchmarks/RESULTS.md): high stages unfinished after 200 000-
+                # 300 000 calls at broaden 1.2, done in 20 000-24 000 at 1.8 and
+                # 2.7, the widest no dearer even where the score stayed low; so
+                # the first width that passes is kept, else the widest.
+                for i, factor in enumerate(WIDEN):
+                    scale = float(broaden) * factor
+                    wide, prior, like = stage_prior(scale)
+                    ess, calls, draws = on_root(
+                        comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 3 + i), pool))
+                    check_calls += calls
+                    perfect = perfect_ess_fraction(scale, int(ndim))
+                    if ess / perfect >= grow_below:
+                        break
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls,
-                                   perfect_ess_fraction(float(broaden), int(ndim))))
+            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale))
             if paths:
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
                 on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
                 on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
         nxt = _next_level(n_low, nlive)
         if _accept(levels[-1], grow_below, nxt):
+            trained = wide
             break
         n_low = nxt
         if paths:
@@ -332,7 +367,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             on_root(comm, forget_level)
     if grow_below is not None and levels[-1].score < grow_below:
         warnings.warn(
-            f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}) is a poor importance "
+            f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}, base scale "
+            f"{levels[-1].broaden:g}) is a poor importance "
             f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
             f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot "
             f"grow further (limit nlive // 5 = {nlive // 5}); "

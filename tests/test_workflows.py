@@ -282,29 +282,43 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     """grow_below=0.999 fails any real flow: the low stage goes from 10 to 40 live points.
 
     Unbroadened, so that the score is the raw ESS fraction, below 1 for any
-    flow that is not the posterior itself (a broadened one can score above 1).
+    flow that is not the posterior itself.  At the last level (40 = nlive // 5)
+    the failing flow's base is widened, and widened it passes (a flow wider
+    than the posterior scores above 1).
     """
     settings = dict(nlive=200, nlive_low=10, seed=2, names=["a", "b", "c"], grow_below=0.999, broaden=1.0)
-    with pytest.warns(UserWarning, match="poor importance sampler"):
-        res = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
+    res = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
     levels = res.low_checks
     assert [lv.nlive_low for lv in levels] == [10, 40]
-    assert all(0 < lv.ess_fraction < 0.999 for lv in levels)
+    assert levels[0].broaden == 1.0 and 0 < levels[0].ess_fraction < 0.999
+    # The last level: its check at broaden 1 failed, the first widening (x1.5) passed.
+    assert levels[1].broaden == 1.5 and levels[1].score >= 0.999
+    assert levels[1].check_calls > 200  # two checks of up to 200 draws each
+    assert res.flow.base_scale_ == 1.5
     assert res.low.samples["nlive"].max() == 40
     # Both levels' calls count; the flow is the second level's.
     assert res.ncall["low"] == levels[0].low_calls + levels[1].low_calls
     assert res.ncall["check"] == levels[0].check_calls + levels[1].check_calls
     assert res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
-    # A rerun loads every level: no call at all, same answer.
+    # A rerun loads every level, widened base included: no call at all, same answer.
     counter = Counting()
-    with pytest.warns(UserWarning, match="poor importance sampler"):
-        again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
+    again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
     assert counter.calls == 0 and again.logZ == res.logZ and again.ncall == res.ncall
+    assert again.flow.base_scale_ == 1.5
     # Without outdir the same seed gives the same run.
-    with pytest.warns(UserWarning, match="poor importance sampler"):
-        fresh = fp.enhanced_run(loglike, prior_transform, D, **settings)
+    fresh = fp.enhanced_run(loglike, prior_transform, D, **settings)
     assert fresh.logZ == res.logZ and fresh.ncall == res.ncall
+
+
+def test_last_level_that_still_fails_warns(monkeypatch):
+    import flowprior.workflows as wf
+
+    monkeypatch.setattr(wf, "WIDEN", ())  # no widening: the last level's flow fails as trained
+    with pytest.warns(UserWarning, match=r"poor importance sampler.*nlive_low cannot grow"):
+        res = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=0.999,
+                              broaden=1.0)
+    assert [lv.nlive_low for lv in res.low_checks] == [10, 40] and res.low_checks[1].broaden == 1.0
 
 
 def test_a_flow_that_passes_its_check_keeps_the_first_level():
@@ -334,8 +348,7 @@ def test_bad_grow_below(bad):
 def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
     settings = dict(nlive=200, nlive_low=10, seed=2, names=["a", "b", "c"], grow_below=0.999, broaden=1.0,
                     run_kwargs={"checkpoint_every": 0})
-    with pytest.warns(UserWarning, match="poor importance sampler"):
-        whole = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "whole", **settings)
+    whole = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "whole", **settings)
     first, second = whole.low_checks
     # Stop halfway through the second level's low run.
     stop = first.low_calls + first.check_calls + second.low_calls // 2
@@ -344,8 +357,7 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
     names = {p.name for p in (tmp_path / "cut").iterdir()}
     assert {"checks.json", "low.dynesty"} <= names and "low.npz" not in names
     counter = Counting()
-    with pytest.warns(UserWarning, match="poor importance sampler"):
-        resumed = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "cut", **settings)
+    resumed = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "cut", **settings)
     # The first level is not redone; the second continues from its checkpoint.
     assert counter.calls < whole.ncall["total"] - first.low_calls - first.check_calls - second.low_calls // 2 \
         + 2 * settings["nlive"]
