@@ -368,7 +368,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if grow_below is not None and levels[-1].score < grow_below:
         warnings.warn(
             f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}, base scale "
-            f"{levels[-1].broaden:g}) is a poor importance "
+            f"{scale:g}) is a poor importance "
             f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
             f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot "
             f"grow further (limit nlive // 5 = {nlive // 5}); "
