@@ -296,6 +296,15 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                  f"{nlive} allows; delete it (and low.npz) to redo the low stage")
     if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
         n_low = _next_level(n_low, nlive)
+
+    def stage_prior(trained: FlowDensity, scale: float):
+        """A level's flow widened by ``scale``, the high stage's prior and its likelihood."""
+        wide = trained.broadened(scale) if scale != 1 else trained
+        pri = DefensiveFlow(wide, defensive) if defensive else wide
+        # Checked inside the repartition so that a NaN names the physical
+        # parameters the user's likelihood saw, not the flow's hypercube point.
+        return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), pri)
+
     draws = None  # the accepted level's check draws, for dynesty's high stage to start from
     while True:
         first = n_low == nlive_low  # the first level keeps the streams it always had
@@ -303,16 +312,6 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         low, trained, train_time, fresh = _low_level(
             adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
             flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
-
-        def stage_prior(scale: float):
-            """The level's flow widened by ``scale``, the high stage's prior and its likelihood."""
-            wide = trained.broadened(scale) if scale != 1 else trained
-            pri = DefensiveFlow(wide, defensive) if defensive else wide
-            # Checked inside the repartition so that a NaN names the physical
-            # parameters the user's likelihood saw, not the flow's hypercube point.
-            return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike),
-                                                      CheckedPrior(prior_transform, ndim), pri)
-
         recorded = bool(levels) and levels[-1].nlive_low == n_low
         draws = None
         if grow_below is not None and paths and recorded and not fresh:
@@ -320,31 +319,29 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
         # A level checked before keeps the width its check settled on.
         scale = float(broaden) if draws is None or levels[-1].broaden is None else levels[-1].broaden
-        wide, prior, like = stage_prior(scale)
+        wide, prior, like = stage_prior(trained, scale)
         if grow_below is None:
-            trained = wide
             break
+        nxt = _next_level(n_low, nlive)
         if draws is None:  # a new level, a redone low run, or lost draws: check (again)
-            nxt = _next_level(n_low, nlive)
             n_draws = max(100, int(nlive))
-            ess, check_calls, draws = on_root(comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2), pool))
-            perfect = perfect_ess_fraction(scale, int(ndim))
-            if nxt is None and ess / perfect < grow_below:
-                # The last level failed and cannot grow: widen the base instead.
-                # Measured on failing flows of the 4-D banana and Student-t
-                # (benchmarks/RESULTS.md): high stages unfinished after 200 000-
-                # 300 000 calls at broaden 1.2, done in 20 000-24 000 at 1.8 and
-                # 2.7, the widest no dearer even where the score stayed low; so
-                # the first width that passes is kept, else the widest.
-                for i, factor in enumerate(WIDEN):
-                    scale = float(broaden) * factor
-                    wide, prior, like = stage_prior(scale)
-                    ess, calls, draws = on_root(
-                        comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 3 + i), pool))
-                    check_calls += calls
-                    perfect = perfect_ess_fraction(scale, int(ndim))
-                    if ess / perfect >= grow_below:
-                        break
+            # At the last level (it cannot grow) a failing flow's base is widened
+            # and checked again.  Measured on failing flows of the 4-D banana and
+            # Student-t (benchmarks/RESULTS.md): high stages unfinished after
+            # 200 000-300 000 calls at broaden 1.2, done in 20 000-24 000 at 1.8
+            # and 2.7, the widest no dearer even where the score stayed low; so
+            # the first width that passes is kept, else the widest.
+            scales = [scale] + ([float(broaden) * f for f in WIDEN] if nxt is None else [])
+            check_calls = 0
+            for i, scale in enumerate(scales):
+                if i:
+                    wide, prior, like = stage_prior(trained, scale)
+                ess, calls, draws = on_root(
+                    comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
+                check_calls += calls
+                perfect = perfect_ess_fraction(scale, int(ndim))
+                if ess / perfect >= grow_below:
+                    break
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
             levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale))
@@ -352,9 +349,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
                 on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
                 on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
-        nxt = _next_level(n_low, nlive)
         if _accept(levels[-1], grow_below, nxt):
-            trained = wide
             break
         n_low = nxt
         if paths:
@@ -396,7 +391,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
                     ncall={"low": low_calls, "check": check_calls, "high": high.ncall["total"],
                            "total": low_calls + check_calls + high.ncall["total"]},
-                    samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=trained, low=low)
+                    samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=wide, low=low)
     result.train_time = train_time
     result.low_checks = levels
     result.prior_transform = prior_transform
