@@ -20,8 +20,11 @@ from .result import Result
 SAMPLERS = ("dynesty", "polychord")
 #: Default weight of the uniform cube in the enhanced run's prior (see benchmarks/RESULTS.md).
 DEFENSIVE = 0.0
-#: Default widening of the trained flow's Gaussian base in the enhanced run (see benchmarks/RESULTS.md).
+#: Default widening of the trained flow's Gaussian base in the enhanced run (see benchmarks/RESULTS.md),
+#: and its value after a low stage that dynesty sampled uniformly from fewer
+#: than LOW_ENLARGE_BELOW live points (see _level_broaden).
 BROADEN = 1.2
+BROADEN_SMALL_UNIF = 1.35
 
 
 def _adapter(sampler: str):
@@ -83,6 +86,11 @@ DYNESTY_NLIVE_LOW_MCMC = 25
 #: uniformly with fewer than LOW_ENLARGE_BELOW live points (see _low_sampler_kwargs).
 LOW_ENLARGE = 2.0
 LOW_ENLARGE_BELOW = 100
+#: dynesty's first_update and update_interval in such a low stage (see _low_sampler_kwargs).
+LOW_FIRST_UPDATE = {"min_eff": 60.0, "min_ncall": 0}
+LOW_UPDATE_INTERVAL = 0.2
+#: dynesty's first_update in the high stage behind a one-piece flow (see _high_sampler_kwargs).
+HIGH_FIRST_UPDATE = {"min_eff": 50.0, "min_ncall": 0}
 #: Check score (ESS fraction relative to a perfect flow broadened the same
 #: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
 #: 25-live rwalk runs at broaden 1.2 (benchmarks/RESULTS.md): Planck-like
@@ -153,7 +161,7 @@ def _train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
 
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
-                 nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, broaden: float = BROADEN,
+                 nlive_low: int | None = None, flow="auto", defensive: float = DEFENSIVE, broaden: float | None = None,
                  seed=None, names=None,
                  outdir=None, pool=None, sampler_kwargs: dict | None = None,
                  run_kwargs: dict | None = None, high_sampler_kwargs: dict | None = None,
@@ -193,7 +201,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
 
     Two defences against a flow narrower than the posterior:
     ``broaden`` widens the trained flow's Gaussian base (see
-    :meth:`~flowprior.base.FlowDensity.broadened`), and ``defensive`` is the
+    :meth:`~flowprior.base.FlowDensity.broadened`; ``None``: 1.2, or 1.35
+    after a low stage that dynesty sampled uniformly from fewer than 100
+    live points, whose flows come out narrow, see ``_level_broaden``), and ``defensive`` is the
     weight of the uniform cube mixed into the flow prior
     (:class:`~flowprior.defensive.DefensiveFlow`), which bounds ``L / q``
     anywhere.  ``broaden=1`` and ``defensive=0`` use the trained flow alone.
@@ -242,8 +252,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                          f"got {grow_below!r}")
     if not 0 <= defensive < 1:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
-    if not (isinstance(broaden, (int, float, np.integer, np.floating)) and np.isfinite(broaden) and broaden >= 1):
-        raise ValueError(f"broaden: expected a base scale >= 1, got {broaden!r}")
+    if broaden is not None and not (isinstance(broaden, (int, float, np.integer, np.floating))
+                                    and np.isfinite(broaden) and broaden >= 1):
+        raise ValueError(f"broaden: expected a base scale >= 1 or None, got {broaden!r}")
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     adapter = _adapter(sampler)
@@ -268,7 +279,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
         config = {"sampler": sampler, "ndim": int(ndim), "nlive": int(nlive), "nlive_low": int(nlive_low),
                   "flow": flow if isinstance(flow, str) else type(flow).__name__, "defensive": float(defensive),
-                  "broaden": float(broaden), "sampler_kwargs": _settings_repr(sampler_kwargs),
+                  "broaden": None if broaden is None else float(broaden),
+                  "sampler_kwargs": _settings_repr(sampler_kwargs),
                   "run_kwargs": _settings_repr(run_kwargs), "high_sampler_kwargs": _settings_repr(high_sampler_kwargs),
                   "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
                   "names": list(names) if names is not None else None,
@@ -318,7 +330,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             level = n_low
             draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
         # A level checked before keeps the width its check settled on.
-        scale = float(broaden) if draws is None or levels[-1].broaden is None else levels[-1].broaden
+        base_scale = _level_broaden(broaden, sampler, ndim, sampler_kwargs, n_low)
+        scale = base_scale if draws is None or levels[-1].broaden is None else levels[-1].broaden
         wide, prior, like = stage_prior(trained, scale)
         if grow_below is None:
             break
@@ -331,7 +344,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             # 200 000-300 000 calls at broaden 1.2, done in 20 000-24 000 at 1.8
             # and 2.7, the widest no dearer even where the score stayed low; so
             # the first width that passes is kept, else the widest.
-            scales = [scale] + ([float(broaden) * f for f in WIDEN] if nxt is None else [])
+            scales = [scale] + ([base_scale * f for f in WIDEN] if nxt is None else [])
             check_calls = 0
             for i, scale in enumerate(scales):
                 if i:
@@ -373,7 +386,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if paths and on_root(comm, paths["high"].exists):
         high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
     else:
-        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
+        one_piece = len(getattr(wide, "pieces_", ())) == 1 and not defensive
+        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs, one_piece)
         if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
             high_sk["live_points"] = _live_points(draws, nlive)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
@@ -397,6 +411,29 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     result.prior_transform = prior_transform
     _warn_if_flow_too_narrow(result)
     return result
+
+
+def _level_broaden(broaden: float | None, sampler: str, ndim: int, sampler_kwargs: dict | None,
+                   n_low: int) -> float:
+    """The base scale of a level's flow: the user's ``broaden``, else the measured default.
+
+    ``BROADEN`` (1.2), except after a low stage that dynesty sampled
+    uniformly with the fixed ``LOW_ENLARGE`` of fewer than
+    ``LOW_ENLARGE_BELOW`` points: those ellipsoids still cut into the
+    contour (25-live Planck-like runs put logZ 1-4 nats above the truth), the
+    low run's posterior comes out narrow and so do its flows (exact
+    posterior draws had a mean |z|^2 of 7.3-9.2 in their base instead of 6).
+    ``BROADEN_SMALL_UNIF`` (1.35) there took the Planck-like high stages from
+    2 400-14 800 calls to 2 100-3 400 (benchmarks/RESULTS.md, seventh
+    session); at 100 live points 1.2 was cheaper (1 400-1 800 against
+    2 100-2 500).
+    """
+    if broaden is not None:
+        return float(broaden)
+    user = sampler_kwargs or {}
+    small_unif = (sampler == "dynesty" and _uniform_sampling(ndim, user) and n_low < LOW_ENLARGE_BELOW
+                  and "bootstrap" not in user and "enlarge" not in user)
+    return BROADEN_SMALL_UNIF if small_unif else BROADEN
 
 
 def _next_level(n_low: int, nlive: int) -> int | None:
@@ -525,32 +562,53 @@ def _uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
 
 
 def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nlive_low: int) -> dict | None:
-    """The low-resolution stage's sampler settings: the user's, with one exception.
+    """The low-resolution stage's sampler settings: the user's, with exceptions for uniform sampling.
 
-    dynesty's uniform sampling: its default bootstrapped enlargement of the
-    ellipsoids, estimated from 25 points in 6-D, made the Planck-like low run
-    cost 63 000 calls (1.5 % efficiency), and 16 700-18 700 at 100 points.
-    A fixed enlargement (``bootstrap=0``) at dynesty's 1.25 took 12 100-12 800
-    at 100 points with flows as good.  At 25 points it took 2 700, but those
-    bounds cut into the contour and the flows came out narrow (4 of 10
-    failed the check, and some that passed made high stages of 15 000-19 000
-    calls); ``LOW_ENLARGE`` = 2 there took 3 300-3 700 and every flow passed
-    (at 100 points 2 cost 15 600-16 700).  So: ``bootstrap=0``, with
-    ``enlarge=LOW_ENLARGE`` below ``LOW_ENLARGE_BELOW`` live points
-    (benchmarks/RESULTS.md).  A ``bootstrap`` or ``enlarge`` the user set
-    is kept.
+    dynesty's uniform sampling, each setting only where the user did not set it:
+
+    - ``bootstrap=0``: dynesty's default bootstrapped enlargement of the
+      ellipsoids, estimated from 25 points in 6-D, made the Planck-like low
+      run cost 63 000 calls (1.5 % efficiency), and 16 700-18 700 at 100
+      points; a fixed one at dynesty's 1.25 took 12 100-12 800 at 100.
+    - ``enlarge=LOW_ENLARGE`` (2) below ``LOW_ENLARGE_BELOW`` live points
+      (these two only if neither ``bootstrap`` nor ``enlarge`` is set): at 25 points 1.25 took 2 700 calls
+      but its bounds cut into the contour and the flows came out narrow (4 of
+      10 failed the check, some that passed made high stages of 15 000-19 000
+      calls); 2 took 3 300-3 700 and every flow passed.
+    - ``first_update=LOW_FIRST_UPDATE``: ellipsoids as soon as drawing from
+      the whole cube accepts fewer than 60 % of the points, instead of
+      dynesty's 10 %.  While it draws from the cube the run pays about
+      ``nlive / X`` calls to reach prior volume ``X``: 900 of the 3 500 calls
+      of a 25-live Planck-like run.  That early phase holds no posterior
+      mass, so bounding it early loses nothing the flow is trained on.
+    - ``update_interval=LOW_UPDATE_INTERVAL`` (0.2) below
+      ``LOW_ENLARGE_BELOW`` live points: bounds from 25 points go stale
+      while the contour shrinks; refitting them every 5 points cost no
+      calls, only the (tiny) fit time.
+
+    Measured (benchmarks/RESULTS.md, seventh session): 25-live Planck-like
+    low runs 3 465-3 686 calls before, 2 250-2 330 with both; 100-live
+    8 400-8 800 instead of 11 400-12 200; 100-live runs of the 4-mode
+    mixture 4 500-6 500 instead of 8 100-9 000.  (An update interval of 0.5
+    at 100 points made the mixture's runs erratic, 5 600-11 500.)
     """
     user = sampler_kwargs or {}
-    if sampler != "dynesty" or not _uniform_sampling(ndim, user) or "bootstrap" in user or "enlarge" in user:
+    if sampler != "dynesty" or not _uniform_sampling(ndim, user):
         return sampler_kwargs
-    out = {**user, "bootstrap": 0}
-    if nlive_low < LOW_ENLARGE_BELOW:
-        out["enlarge"] = LOW_ENLARGE
+    small = nlive_low < LOW_ENLARGE_BELOW
+    out = dict(user)
+    if "bootstrap" not in user and "enlarge" not in user:
+        out["bootstrap"] = 0
+        if small:
+            out["enlarge"] = LOW_ENLARGE
+    out.setdefault("first_update", dict(LOW_FIRST_UPDATE))
+    if small:
+        out.setdefault("update_interval", LOW_UPDATE_INTERVAL)
     return out
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
-                         high_sampler_kwargs: dict | None) -> dict:
+                         high_sampler_kwargs: dict | None, one_piece: bool = False) -> dict:
     """The high-resolution stage's sampler settings.
 
     With the flow as prior the target is nearly uniform in the cube, so the
@@ -559,7 +617,9 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
     cost and ndim / 2 gave the same evidence for an eighth of the calls;
     dynesty's uniform draws from the cube (then ellipsoids) accept most
     proposals, where rwalk spends its fixed walks per iteration (benchmarks/
-    RESULTS.md).  Anything in ``high_sampler_kwargs`` wins.
+    RESULTS.md).  ``one_piece``: the prior is a single flow (a MAF, no
+    defensive component), so the target is one blob in the cube.  Anything
+    in ``high_sampler_kwargs`` wins.
     """
     high = dict(high_sampler_kwargs or {})
     out = {**(sampler_kwargs or {}), **high}
@@ -575,10 +635,18 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
             # bootstrapped enlargement factors blew up on them and the
             # efficiency collapsed (multimodal benchmark); a fixed one did not.
             out["bootstrap"] = 0
-        # Not changed: dynesty's first_update (cube draws until the efficiency
-        # falls below 10 %).  Ellipsoids from the start saved about 1 000
-        # calls on the Planck-like high stages but biased the 4-mode
-        # mixture's mode masses by up to 4.9 sigma (benchmarks/RESULTS.md).
+        if one_piece and "first_update" not in high:
+            # dynesty draws from the whole cube until fewer than 10 % of the
+            # draws are accepted; behind a good flow the run often ends before
+            # that, having paid nlive / X calls to reach volume X.  Ellipsoids
+            # once acceptance falls below 50 % took the Planck-like high stages
+            # (25-live flows, broaden 1.35) from 3 500-6 200 calls to 2 100-3 400,
+            # logZ unbiased over 40 seeds (benchmarks/RESULTS.md, seventh
+            # session).  Only for one piece: behind a piecewise flow the cube is
+            # cut into slabs, one per piece, that ellipsoids fitted early clip;
+            # there the same setting biased the 4-mode mixture's mode masses by
+            # up to 4.9 sigma.
+            out["first_update"] = dict(HIGH_FIRST_UPDATE)
     return out
 
 

@@ -345,6 +345,12 @@ def test_bad_grow_below(bad):
         fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=10, grow_below=bad)
 
 
+@pytest.mark.parametrize("bad", [0.5, float("inf"), float("nan"), "wide"])
+def test_bad_broaden(bad):
+    with pytest.raises(ValueError, match=r"broaden: expected a base scale >= 1 or None"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=10, broaden=bad)
+
+
 def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
     settings = dict(nlive=200, nlive_low=10, seed=2, names=["a", "b", "c"], grow_below=0.999, broaden=1.0,
                     run_kwargs={"checkpoint_every": 0})
@@ -365,17 +371,38 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
 
 
 def test_stage_sampler_settings_for_dynesty():
-    from flowprior.workflows import _high_sampler_kwargs, _low_sampler_kwargs
+    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, HIGH_FIRST_UPDATE, LOW_FIRST_UPDATE,
+                                     _high_sampler_kwargs, _level_broaden, _low_sampler_kwargs)
 
-    # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points.
-    assert _low_sampler_kwargs("dynesty", 6, None, 25) == {"bootstrap": 0, "enlarge": 2.0}
-    assert _low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100) == {"sample": "unif", "bootstrap": 0}
-    # The user's own choice is kept, and MCMC methods, high dimensions and PolyChord are left alone.
-    assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 25) == {"bootstrap": 5}
-    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1}, 25) == {"enlarge": 1.1}
+    # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
+    # ellipsoids from the start, refitted more often with few points.
+    assert _low_sampler_kwargs("dynesty", 6, None, 25) == {"bootstrap": 0, "enlarge": 2.0,
+                                                           "first_update": LOW_FIRST_UPDATE, "update_interval": 0.2}
+    assert _low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100) == {"sample": "unif", "bootstrap": 0,
+                                                                          "first_update": LOW_FIRST_UPDATE}
+    # The user's own choices are kept, and MCMC methods, high dimensions and PolyChord are left alone.
+    assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 100) == {"bootstrap": 5, "first_update": LOW_FIRST_UPDATE}
+    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0},
+                               25) == {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}
     assert _low_sampler_kwargs("dynesty", 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
     assert _low_sampler_kwargs("dynesty", 12, None, 25) is None
     assert _low_sampler_kwargs("polychord", 6, None, 25) is None
+    # The default setting is not shared: a run's settings dict must not be changed by a stage.
+    _low_sampler_kwargs("dynesty", 6, None, 25)["first_update"]["min_eff"] = 1.0
+    assert LOW_FIRST_UPDATE["min_eff"] == 60.0
     high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
     assert high == {"sample": "unif", "bootstrap": 0}
     assert _high_sampler_kwargs("dynesty", 6, None, {"bootstrap": 5})["bootstrap"] == 5
+    # Behind one flow (no slabs to clip) ellipsoids come early; a setting the user gives the high stage wins.
+    assert _high_sampler_kwargs("dynesty", 6, None, None, one_piece=True)["first_update"] == HIGH_FIRST_UPDATE
+    assert "first_update" not in _high_sampler_kwargs("dynesty", 6, None, None, one_piece=False)
+    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}},
+                                one_piece=True)["first_update"] == {"min_eff": 5}
+    assert "first_update" not in _high_sampler_kwargs("polychord", 6, None, None, one_piece=True)
+    # The base scale: wider after a small uniformly sampled low stage, the user's value always wins.
+    assert _level_broaden(None, "dynesty", 6, None, 25) == BROADEN_SMALL_UNIF
+    assert _level_broaden(None, "dynesty", 6, None, 100) == BROADEN
+    assert _level_broaden(None, "dynesty", 6, {"bootstrap": 0}, 25) == BROADEN
+    assert _level_broaden(None, "dynesty", 6, {"sample": "rwalk"}, 25) == BROADEN
+    assert _level_broaden(None, "polychord", 6, None, 25) == BROADEN
+    assert _level_broaden(1.7, "dynesty", 6, None, 25) == 1.7
