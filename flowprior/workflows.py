@@ -89,8 +89,6 @@ LOW_ENLARGE_BELOW = 100
 #: dynesty's first_update and update_interval in such a low stage (see _low_sampler_kwargs).
 LOW_FIRST_UPDATE = {"min_eff": 60.0, "min_ncall": 0}
 LOW_UPDATE_INTERVAL = 0.2
-#: dynesty's first_update in the high stage behind a one-piece flow (see _high_sampler_kwargs).
-HIGH_FIRST_UPDATE = {"min_eff": 50.0, "min_ncall": 0}
 #: Check score (ESS fraction relative to a perfect flow broadened the same
 #: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
 #: 25-live rwalk runs at broaden 1.2 (benchmarks/RESULTS.md): Planck-like
@@ -386,8 +384,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if paths and on_root(comm, paths["high"].exists):
         high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
     else:
-        one_piece = len(getattr(wide, "pieces_", ())) == 1 and not defensive
-        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs, one_piece)
+        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
         if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
             high_sk["live_points"] = _live_points(draws, nlive)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
@@ -423,10 +420,10 @@ def _level_broaden(broaden: float | None, sampler: str, ndim: int, sampler_kwarg
     contour (25-live Planck-like runs put logZ 1-4 nats above the truth), the
     low run's posterior comes out narrow and so do its flows (exact
     posterior draws had a mean |z|^2 of 7.3-9.2 in their base instead of 6).
-    ``BROADEN_SMALL_UNIF`` (1.35) there took the Planck-like high stages from
-    2 400-14 800 calls to 2 100-3 400 (benchmarks/RESULTS.md, seventh
-    session); at 100 live points 1.2 was cheaper (1 400-1 800 against
-    2 100-2 500).
+    With ellipsoids early in the high stage, 1.35 took the Planck-like high
+    stages from 2 100-12 800 calls at 1.2 to 2 100-3 400 (10 seeds;
+    benchmarks/RESULTS.md, seventh session); at 100 live points 1.2 was
+    cheaper (1 400-1 800 against 2 100-2 500).
     """
     if broaden is not None:
         return float(broaden)
@@ -519,9 +516,9 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
     760 000 at 100, flows as good).  dynesty's uniform sampling: 100.  With
-    25 (and a fixed enlargement of 2, see ``_low_sampler_kwargs``) the
-    Planck-like run totals 10.6-28 % of plain (median 12.3 %) instead of
-    21.9-23.6 %, but on
+    25 (and the settings of ``_low_sampler_kwargs``) the Planck-like run
+    totals 9.1-15.7 % of plain (median 12.0 %) instead of 17.8-19.9 %
+    (20 seeds, seventh session), but on
     the 4-mode mixture its low runs cost 7 000-27 000 calls, and with an
     enlargement of 1.5 one lost a mode of mass 0.2 and its flow still
     passed the check (benchmarks/RESULTS.md): pass ``nlive_low=25`` for a
@@ -608,7 +605,7 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
-                         high_sampler_kwargs: dict | None, one_piece: bool = False) -> dict:
+                         high_sampler_kwargs: dict | None) -> dict:
     """The high-resolution stage's sampler settings.
 
     With the flow as prior the target is nearly uniform in the cube, so the
@@ -617,9 +614,7 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
     cost and ndim / 2 gave the same evidence for an eighth of the calls;
     dynesty's uniform draws from the cube (then ellipsoids) accept most
     proposals, where rwalk spends its fixed walks per iteration (benchmarks/
-    RESULTS.md).  ``one_piece``: the prior is a single flow (a MAF, no
-    defensive component), so the target is one blob in the cube.  Anything
-    in ``high_sampler_kwargs`` wins.
+    RESULTS.md).  Anything in ``high_sampler_kwargs`` wins.
     """
     high = dict(high_sampler_kwargs or {})
     out = {**(sampler_kwargs or {}), **high}
@@ -635,18 +630,16 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
             # bootstrapped enlargement factors blew up on them and the
             # efficiency collapsed (multimodal benchmark); a fixed one did not.
             out["bootstrap"] = 0
-        if one_piece and "first_update" not in high:
-            # dynesty draws from the whole cube until fewer than 10 % of the
-            # draws are accepted; behind a good flow the run often ends before
-            # that, having paid nlive / X calls to reach volume X.  Ellipsoids
-            # once acceptance falls below 50 % took the Planck-like high stages
-            # (25-live flows, broaden 1.35) from 3 500-6 200 calls to 2 100-3 400,
-            # logZ unbiased over 40 seeds (benchmarks/RESULTS.md, seventh
-            # session).  Only for one piece: behind a piecewise flow the cube is
-            # cut into slabs, one per piece, that ellipsoids fitted early clip;
-            # there the same setting biased the 4-mode mixture's mode masses by
-            # up to 4.9 sigma.
-            out["first_update"] = dict(HIGH_FIRST_UPDATE)
+        # Not changed: dynesty's first_update (cube draws until fewer than 10 %
+        # are accepted).  Ellipsoids below 50 % acceptance took the
+        # Planck-like high stages behind a one-piece flow from 3 500-6 200
+        # calls to 2 100-3 400, but a Student-t high stage behind a flow with
+        # missing tails (score 0.69), 38 s with the default, was unfinished
+        # after 9 minutes; behind a piecewise flow early ellipsoids clip the
+        # pieces' slabs (4.9 sigma mode-mass bias on the 4-mode mixture).
+        # Pass high_sampler_kwargs={"first_update": {"min_eff": 50,
+        # "min_ncall": 0}} for a posterior you know to be tame
+        # (benchmarks/RESULTS.md, seventh session).
     return out
 
 

@@ -371,7 +371,7 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
 
 
 def test_stage_sampler_settings_for_dynesty():
-    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, HIGH_FIRST_UPDATE, LOW_FIRST_UPDATE,
+    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, LOW_FIRST_UPDATE,
                                      _high_sampler_kwargs, _level_broaden, _low_sampler_kwargs)
 
     # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
@@ -393,12 +393,6 @@ def test_stage_sampler_settings_for_dynesty():
     high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
     assert high == {"sample": "unif", "bootstrap": 0}
     assert _high_sampler_kwargs("dynesty", 6, None, {"bootstrap": 5})["bootstrap"] == 5
-    # Behind one flow (no slabs to clip) ellipsoids come early; a setting the user gives the high stage wins.
-    assert _high_sampler_kwargs("dynesty", 6, None, None, one_piece=True)["first_update"] == HIGH_FIRST_UPDATE
-    assert "first_update" not in _high_sampler_kwargs("dynesty", 6, None, None, one_piece=False)
-    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}},
-                                one_piece=True)["first_update"] == {"min_eff": 5}
-    assert "first_update" not in _high_sampler_kwargs("polychord", 6, None, None, one_piece=True)
     # The base scale: wider after a small uniformly sampled low stage, the user's value always wins.
     assert _level_broaden(None, "dynesty", 6, None, 25) == BROADEN_SMALL_UNIF
     assert _level_broaden(None, "dynesty", 6, None, 100) == BROADEN
