@@ -214,7 +214,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     unless ``high_sampler_kwargs`` sets them.  A low stage that samples
     uniformly with dynesty uses a fixed ellipsoid enlargement
     (``bootstrap=0``, and ``enlarge=2`` below 100 live points) unless you
-    set one.  ``high_sampler_kwargs``
+    set one, ellipsoids from the start (``first_update``), and below 100
+    live points ``update_interval=0.2``, unless you set them.  ``high_sampler_kwargs``
     override ``sampler_kwargs`` in the high-resolution stage only.  All
     these defaults were chosen by measurement (benchmarks/RESULTS.md).
 
@@ -420,17 +421,27 @@ def _level_broaden(broaden: float | None, sampler: str, ndim: int, sampler_kwarg
     contour (25-live Planck-like runs put logZ 1-4 nats above the truth), the
     low run's posterior comes out narrow and so do its flows (exact
     posterior draws had a mean |z|^2 of 7.3-9.2 in their base instead of 6).
-    With ellipsoids early in the high stage, 1.35 took the Planck-like high
-    stages from 2 100-12 800 calls at 1.2 to 2 100-3 400 (10 seeds;
-    benchmarks/RESULTS.md, seventh session); at 100 live points 1.2 was
-    cheaper (1 400-1 800 against 2 100-2 500).
+    With ellipsoids early in the high stage (opt-in, see
+    ``_high_sampler_kwargs``), 1.35 took the Planck-like high stages from
+    2 100-12 800 calls at 1.2 to 2 100-3 400 (10 seeds); with dynesty's
+    default there they take 2 800-7 000 at 1.35 (20 seeds;
+    benchmarks/RESULTS.md, seventh session).  At 100 live points 1.2 was
+    cheaper (1 400-1 800 against 2 100-2 500, early ellipsoids).
     """
     if broaden is not None:
         return float(broaden)
+    return BROADEN_SMALL_UNIF if _small_fixed_bounds(sampler, ndim, sampler_kwargs, n_low) else BROADEN
+
+
+def _small_fixed_bounds(sampler: str, ndim: int, sampler_kwargs: dict | None, nlive_low: int) -> bool:
+    """Whether the low stage gets flowprior's fixed ``LOW_ENLARGE`` (see ``_low_sampler_kwargs``).
+
+    dynesty sampling uniformly from fewer than ``LOW_ENLARGE_BELOW`` live
+    points, with neither ``bootstrap`` nor ``enlarge`` set by the user.
+    """
     user = sampler_kwargs or {}
-    small_unif = (sampler == "dynesty" and _uniform_sampling(ndim, user) and n_low < LOW_ENLARGE_BELOW
-                  and "bootstrap" not in user and "enlarge" not in user)
-    return BROADEN_SMALL_UNIF if small_unif else BROADEN
+    return (sampler == "dynesty" and _uniform_sampling(ndim, user) and nlive_low < LOW_ENLARGE_BELOW
+            and "bootstrap" not in user and "enlarge" not in user)
 
 
 def _next_level(n_low: int, nlive: int) -> int | None:
@@ -568,13 +579,15 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
       run cost 63 000 calls (1.5 % efficiency), and 16 700-18 700 at 100
       points; a fixed one at dynesty's 1.25 took 12 100-12 800 at 100.
     - ``enlarge=LOW_ENLARGE`` (2) below ``LOW_ENLARGE_BELOW`` live points
-      (these two only if neither ``bootstrap`` nor ``enlarge`` is set): at 25 points 1.25 took 2 700 calls
-      but its bounds cut into the contour and the flows came out narrow (4 of
-      10 failed the check, some that passed made high stages of 15 000-19 000
+      (these two only if neither ``bootstrap`` nor ``enlarge`` is set;
+      ``_small_fixed_bounds``): at 25 points 1.25 took 2 700 calls but its
+      bounds cut into the contour and the flows came out narrow (4 of 10
+      failed the check, some that passed made high stages of 15 000-19 000
       calls); 2 took 3 300-3 700 and every flow passed.
-    - ``first_update=LOW_FIRST_UPDATE``: ellipsoids as soon as drawing from
-      the whole cube accepts fewer than 60 % of the points, instead of
-      dynesty's 10 %.  While it draws from the cube the run pays about
+    - ``first_update=LOW_FIRST_UPDATE``: ellipsoids from the start (with
+      ``min_ncall`` 0 dynesty switches at its first test: ``min_eff`` 20,
+      30 and 60 gave identical runs), instead of drawing from the whole
+      cube until fewer than 10 % of the draws are accepted.  That pays about
       ``nlive / X`` calls to reach prior volume ``X``: 900 of the 3 500 calls
       of a 25-live Planck-like run.  That early phase holds no posterior
       mass, so bounding it early loses nothing the flow is trained on.
@@ -586,20 +599,19 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     Measured (benchmarks/RESULTS.md, seventh session): 25-live Planck-like
     low runs 3 465-3 686 calls before, 2 250-2 330 with both; 100-live
     8 400-8 800 instead of 11 400-12 200; 100-live runs of the 4-mode
-    mixture 4 500-6 500 instead of 8 100-9 000.  (An update interval of 0.5
+    mixture 4 500-7 600 instead of 8 100-9 000 (5 seeds).  (An update interval of 0.5
     at 100 points made the mixture's runs erratic, 5 600-11 500.)
     """
     user = sampler_kwargs or {}
     if sampler != "dynesty" or not _uniform_sampling(ndim, user):
         return sampler_kwargs
-    small = nlive_low < LOW_ENLARGE_BELOW
     out = dict(user)
     if "bootstrap" not in user and "enlarge" not in user:
         out["bootstrap"] = 0
-        if small:
-            out["enlarge"] = LOW_ENLARGE
+    if _small_fixed_bounds(sampler, ndim, user, nlive_low):
+        out["enlarge"] = LOW_ENLARGE
     out.setdefault("first_update", dict(LOW_FIRST_UPDATE))
-    if small:
+    if nlive_low < LOW_ENLARGE_BELOW:
         out.setdefault("update_interval", LOW_UPDATE_INTERVAL)
     return out
 
