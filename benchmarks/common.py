@@ -10,11 +10,16 @@ def calls_text(res) -> str:
     its flow's check score (effective-sample-size fraction relative to a
     perfect flow broadened the same way; see ``flowprior.lowcheck``), e.g.
     ``[25: 0.41 > 100: 0.99]``; the score decides against ``grow_below``.
+    The last level's tail statistic follows (``flowprior.lowcheck.tail_excess``;
+    at most ``TAME_TAIL`` lets dynesty's high stage bound its points early),
+    e.g. ``[25: 1.13 t-0.3]``.
     """
     if "high" not in res.ncall:
         return str(res.ncall["total"])
     text = f"{res.ncall['low']}+{res.ncall['check']}+{res.ncall['high']}"
     levels = getattr(res, "low_checks", [])
     if levels:
-        text += " [" + " > ".join(f"{lv.nlive_low}: {lv.score:.2f}" for lv in levels) + "]"
+        tail = levels[-1].tail
+        text += (" [" + " > ".join(f"{lv.nlive_low}: {lv.score:.2f}" for lv in levels)
+                 + (f" t{tail:+.1f}" if tail is not None else "") + "]")
     return text

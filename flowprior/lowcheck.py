@@ -47,6 +47,9 @@ class LowCheck:
         The base width of the flow this check judged: the run's ``broaden``,
         or a wider one where the last level widened its failing flow (None in
         records written before it was kept).
+    tail : float or None
+        :func:`tail_excess` of that flow (None in records written before it
+        was kept, or where the low run's points were not at hand).
 
     The level passes when ``score = ess_fraction / perfect`` reaches the
     threshold: broadening, which the high stage wants, lowers the raw ESS of
@@ -59,6 +62,7 @@ class LowCheck:
     check_calls: int
     perfect: float = 1.0
     broaden: float | None = None
+    tail: float | None = None
 
     @property
     def score(self) -> float:
@@ -135,3 +139,60 @@ def check_flow(repartitioned, ndim: int, n: int, rng: np.random.Generator,
     if inside.any():
         logw[inside] = np.fromiter(mapper(repartitioned, list(u[inside])), dtype=float, count=int(inside.sum()))
     return ess_fraction(logw), int(inside.sum()), {"v": v, "u": np.asarray(u, dtype=float), "logl": logw}
+
+
+def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray, low_weights: np.ndarray,
+                log_q, scale: float, ndim: int, mass: float = 0.999) -> float:
+    """How far the largest posterior-to-flow ratio seen exceeds a perfect flow's bound, in nats.
+
+    A flow equal to the posterior, with its base widened by ``scale``, has
+    ``P / q <= scale^ndim`` everywhere, so ``log(P / q) - ndim log(scale)``
+    is at most 0; a flow narrower than the posterior somewhere exceeds it
+    there, and that is what makes the high stage dear (its likelihood
+    ``L / q`` has spikes the sampler must chase).  Two places are looked at,
+    both free of likelihood calls:
+
+    - the check's draws from the flow (``check_logw = log L - log q``),
+      where ``log(P / q)`` is their log-weight minus the log of their mean
+      (the flow's estimate of ``log Z``);
+    - the low-resolution run's points that hold its top ``mass`` of
+      posterior weight, with the same estimate of ``log Z``: they reach into
+      tails that the flow's own draws rarely visit.
+
+    Measured (benchmarks/RESULTS.md, eighth session): 25-live Planck-like
+    flows at scale 1.35 gave -0.7 to 0.0; Student-t flows 0.6 to 35 (the
+    one whose high stage ran away 1.9 and 27).
+
+    Parameters
+    ----------
+    check_logw : ndarray
+        The check's log-weights (``-inf`` for draws outside the cube).
+    low_u, low_logl, low_weights : ndarray
+        The low-resolution run's points in the user's cube, their
+        log-likelihoods and posterior weights.
+    log_q : callable
+        ``u -> log q(u)`` of the high stage's prior (the same ``q`` as in
+        ``check_logw``).
+    scale : float
+        The flow's base scale.
+    ndim : int
+
+    Returns
+    -------
+    float
+        ``+inf`` if no check draw had positive weight.
+    """
+    lw = np.asarray(check_logw, dtype=float)
+    if not np.isfinite(lw).any():
+        return float("inf")
+    log_z = logsumexp(lw) - np.log(len(lw))
+    worst = np.max(lw) - log_z
+    w = np.asarray(low_weights, dtype=float)
+    if len(w) and w.sum() > 0:
+        order = np.argsort(-w)
+        top = order[: np.searchsorted(np.cumsum(w[order]) / w.sum(), mass) + 1]
+        ratio = np.asarray(low_logl, dtype=float)[top] - log_q(np.asarray(low_u, dtype=float)[top]) - log_z
+        ratio = ratio[~np.isnan(ratio)]
+        if len(ratio):
+            worst = max(worst, float(np.max(ratio)))
+    return float(worst - ndim * np.log(scale))

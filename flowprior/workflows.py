@@ -12,7 +12,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
-from .lowcheck import LowCheck, check_flow, perfect_ess_fraction
+from .lowcheck import LowCheck, check_flow, perfect_ess_fraction, tail_excess
 from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -89,6 +89,10 @@ LOW_ENLARGE_BELOW = 100
 #: dynesty's first_update and update_interval in such a low stage (see _low_sampler_kwargs).
 LOW_FIRST_UPDATE = {"min_eff": 60.0, "min_ncall": 0}
 LOW_UPDATE_INTERVAL = 0.2
+# dynesty's high stage behind a flow that passed _tame: ellipsoids once fewer
+# than half the cube's draws are accepted (see _high_sampler_kwargs).
+HIGH_FIRST_UPDATE = {"min_eff": 50.0, "min_ncall": 0}
+TAME_TAIL = 0.5
 #: Check score (ESS fraction relative to a perfect flow broadened the same
 #: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
 #: 25-live rwalk runs at broaden 1.2 (benchmarks/RESULTS.md): Planck-like
@@ -356,7 +360,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                     break
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale))
+            logw, final = draws["logl"], scale
+            tail = on_root(comm, lambda: tail_excess(
+                logw, low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights(),
+                like.flow.log_prob, final, int(ndim)))
+            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail))
             if paths:
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
                 on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
@@ -385,7 +393,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if paths and on_root(comm, paths["high"].exists):
         high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
     else:
-        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs)
+        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs,
+                                       early_bounds=_tame(levels[-1] if grow_below is not None else None, trained))
         if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
             high_sk["live_points"] = _live_points(draws, nlive)
         high_kwargs = {**kwargs, "sampler_kwargs": high_sk}
@@ -617,7 +626,7 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
-                         high_sampler_kwargs: dict | None) -> dict:
+                         high_sampler_kwargs: dict | None, early_bounds: bool = False) -> dict:
     """The high-resolution stage's sampler settings.
 
     With the flow as prior the target is nearly uniform in the cube, so the
@@ -642,17 +651,29 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
             # bootstrapped enlargement factors blew up on them and the
             # efficiency collapsed (multimodal benchmark); a fixed one did not.
             out["bootstrap"] = 0
-        # Not changed: dynesty's first_update (cube draws until fewer than 10 %
-        # are accepted).  Ellipsoids below 50 % acceptance took the
-        # Planck-like high stages behind a one-piece flow from 3 500-6 200
-        # calls to 2 100-3 400, but a Student-t high stage behind a flow with
-        # missing tails (score 0.69), 38 s with the default, was unfinished
-        # after 9 minutes; behind a piecewise flow early ellipsoids clip the
-        # pieces' slabs (4.9 sigma mode-mass bias on the 4-mode mixture).
-        # Pass high_sampler_kwargs={"first_update": {"min_eff": 50,
-        # "min_ncall": 0}} for a posterior you know to be tame
-        # (benchmarks/RESULTS.md, seventh session).
+        if early_bounds:
+            # dynesty draws from the whole cube until fewer than 10 % are
+            # accepted, about nlive / X calls to reach volume X: most of a
+            # flow-whitened run.  Ellipsoids below 50 % acceptance took the
+            # Planck-like high stages behind a one-piece flow from 3 500-6 200
+            # calls to 2 100-3 400; but behind a flow with missing tails
+            # (Student-t, score 0.69) the ellipsoids split around L / q's
+            # spikes (400 of them, 1 % efficiency) and a 38 s stage was
+            # unfinished after 9 minutes, and behind a piecewise flow they clip
+            # the pieces' slabs (4.9 sigma mode-mass bias), hence _tame.
+            out.setdefault("first_update", dict(HIGH_FIRST_UPDATE))
     return out
+
+
+def _tame(level: LowCheck | None, trained: FlowDensity) -> bool:
+    """Whether the high stage may bound its live points early (``HIGH_FIRST_UPDATE``).
+
+    Only behind a one-piece flow (early ellipsoids clip a piecewise flow's
+    slabs) whose check saw no posterior-to-flow ratio above a perfect
+    flow's bound by more than ``TAME_TAIL`` nats (:func:`flowprior.lowcheck.tail_excess`).
+    """
+    return (level is not None and level.tail is not None and level.tail <= TAME_TAIL
+            and len(trained.pieces_) == 1)
 
 
 def _to_physical(run_v: Result, prior_transform) -> Result:

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from flowprior.lowcheck import check_flow, ess_fraction
+from scipy import stats
+
+from flowprior.lowcheck import check_flow, ess_fraction, tail_excess
 
 
 def test_ess_fraction_of_known_weights():
@@ -78,3 +80,37 @@ def test_check_draws_are_kept_per_level(tmp_path):
         np.testing.assert_array_equal(back[key], draws[key])
     assert stages.load_draws(tmp_path / "check.npz", 100) is None  # another level's draws
     assert stages.load_draws(tmp_path / "absent.npz", 25) is None
+
+
+def _tail_case(posterior, q, scale, d=3, log_z=2.0, n=500, seed=0):
+    """tail_excess with the check drawn from ``q`` and the low run's points from ``posterior``."""
+    rng = np.random.default_rng(seed)
+    xq = q.rvs(size=(n, d), random_state=rng)
+    xp = posterior.rvs(size=(2000, d), random_state=rng)
+
+    def log_q(x):
+        return q.logpdf(x).sum(axis=1)
+
+    check_logw = posterior.logpdf(xq).sum(axis=1) + log_z - log_q(xq)
+    return tail_excess(check_logw, xp, posterior.logpdf(xp).sum(axis=1) + log_z, np.ones(len(xp)), log_q, scale, d)
+
+
+def test_tail_excess_separates_a_wide_flow_from_missing_tails():
+    # q = the posterior widened by 1.3: P / q <= 1.3^d everywhere, so the excess is at most ~0.
+    wide = _tail_case(stats.norm(), stats.norm(scale=1.3), 1.3)
+    assert -1.0 < wide <= 0.1
+    # The same q against a Student-t posterior (nu 3) of the same core: P / q grows without
+    # bound in the tails, which the low run's points reach.
+    heavy = _tail_case(stats.t(3), stats.norm(scale=1.3), 1.3)
+    assert heavy > 3.0
+    # Narrower than the posterior: the ratio exceeds its bound in the tails.
+    assert _tail_case(stats.norm(), stats.norm(scale=0.8), 1.0) > 1.0
+
+
+def test_tail_excess_edge_cases():
+    # No draw with positive weight: nothing is known, so it is as bad as it gets.
+    assert tail_excess(np.full(4, -np.inf), np.zeros((1, 2)), np.zeros(1), np.ones(1),
+                       lambda x: np.zeros(len(x)), 1.2, 2) == np.inf
+    # Without low-run points only the check's draws count: equal weights give max/mean = 1.
+    assert tail_excess(np.zeros(10), np.zeros((0, 2)), np.zeros(0), np.zeros(0),
+                       lambda x: np.zeros(len(x)), 1.5, 2) == pytest.approx(-2 * np.log(1.5))

@@ -63,6 +63,10 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     # depend on dynesty's sampler choice, so iterations are what is compared.)
     assert res.raw.niter < 0.6 * plain.raw.niter
     assert type(res.flow) is fp.MAF and res.low.ncall["total"] == res.ncall["low"]
+    # A Gaussian's flow has no missing tails: the high stage may bound early.
+    from flowprior.workflows import _tame
+
+    assert res.low_checks[0].tail is not None and _tame(res.low_checks[0], res.flow)
 
 
 def test_a_trained_flow_is_a_prior_transform(enhanced):
@@ -223,6 +227,9 @@ def test_auto_flow_is_piecewise_for_two_modes():
 
     res = fp.enhanced_run(bimodal, lambda u: u, 2, nlive=150, nlive_low=60, seed=4)
     assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
+    from flowprior.workflows import _tame
+
+    assert not _tame(res.low_checks[-1], res.flow)  # early ellipsoids would clip the pieces' slabs
     assert abs(res.logZ - 0.0) < 3 * res.logZerr
     w = res.samples.get_weights()
     right = res.samples.iloc[:, 0].to_numpy() > 0.5
@@ -371,7 +378,7 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
 
 
 def test_stage_sampler_settings_for_dynesty():
-    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, LOW_FIRST_UPDATE,
+    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, HIGH_FIRST_UPDATE, LOW_FIRST_UPDATE,
                                      _high_sampler_kwargs, _level_broaden, _low_sampler_kwargs)
 
     # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
@@ -392,6 +399,14 @@ def test_stage_sampler_settings_for_dynesty():
     assert LOW_FIRST_UPDATE["min_eff"] == 60.0
     high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
     assert high == {"sample": "unif", "bootstrap": 0}
+    # Early ellipsoids only where _tame says so, and never over the user's first_update.
+    early = _high_sampler_kwargs("dynesty", 6, None, None, early_bounds=True)
+    assert early == {"sample": "unif", "bootstrap": 0, "first_update": HIGH_FIRST_UPDATE}
+    early["first_update"]["min_eff"] = 1.0
+    assert HIGH_FIRST_UPDATE["min_eff"] == 50.0
+    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}},
+                                early_bounds=True)["first_update"] == {"min_eff": 5}
+    assert "first_update" not in _high_sampler_kwargs("polychord", 6, None, None, early_bounds=True)
     assert _high_sampler_kwargs("dynesty", 6, None, {"bootstrap": 5})["bootstrap"] == 5
     # The base scale: wider after a small uniformly sampled low stage, the user's value always wins.
     assert _level_broaden(None, "dynesty", 6, None, 25) == BROADEN_SMALL_UNIF
@@ -400,3 +415,28 @@ def test_stage_sampler_settings_for_dynesty():
     assert _level_broaden(None, "dynesty", 6, {"sample": "rwalk"}, 25) == BROADEN
     assert _level_broaden(None, "polychord", 6, None, 25) == BROADEN
     assert _level_broaden(1.7, "dynesty", 6, None, 25) == 1.7
+
+
+def test_high_stage_bounds_early_only_behind_a_tame_flow(monkeypatch):
+    """The check's tail statistic decides dynesty's first_update in the high stage."""
+    from flowprior import workflows
+    from flowprior.lowcheck import LowCheck
+
+    seen = []
+    original = workflows._high_sampler_kwargs
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(out.get("first_update"))
+        return out
+
+    monkeypatch.setattr(workflows, "_high_sampler_kwargs", spy)
+    res = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5)
+    assert res.low_checks[-1].tail <= workflows.TAME_TAIL and seen[-1] == workflows.HIGH_FIRST_UPDATE
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+    # A missing record (an outdir written before the tail was kept) or no check: dynesty's default.
+    old = LowCheck(25, 100, 0.9, 100, 0.75, 1.2)
+    assert old.tail is None and not workflows._tame(old, res.flow) and not workflows._tame(None, res.flow)
+    assert not workflows._tame(LowCheck(25, 100, 0.9, 100, 0.75, 1.2, workflows.TAME_TAIL + 0.1), res.flow)
+    fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5, grow_below=None)
+    assert seen[-1] is None
