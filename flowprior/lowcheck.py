@@ -185,14 +185,29 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
     lw = np.asarray(check_logw, dtype=float)
     if not np.isfinite(lw).any():
         return float("inf")
-    log_z = logsumexp(lw) - np.log(len(lw))
-    worst = np.max(lw) - log_z
-    w = np.asarray(low_weights, dtype=float)
-    if len(w) and w.sum() > 0:
-        order = np.argsort(-w)
-        top = order[: np.searchsorted(np.cumsum(w[order]) / w.sum(), mass) + 1]
-        ratio = np.asarray(low_logl, dtype=float)[top] - log_q(np.asarray(low_u, dtype=float)[top]) - log_z
-        ratio = ratio[~np.isnan(ratio)]
-        if len(ratio):
-            worst = max(worst, float(np.max(ratio)))
+    log_z = check_log_z(lw)
+    worst = max(np.max(lw) - log_z, low_tail(low_u, low_logl, low_weights, log_q, log_z, mass))
     return float(worst - ndim * np.log(scale))
+
+
+def check_log_z(check_logw: np.ndarray) -> float:
+    """The flow's importance-sampling estimate of ``log Z``: the log of the check's mean weight."""
+    lw = np.asarray(check_logw, dtype=float)
+    return float(logsumexp(lw) - np.log(len(lw)))
+
+
+def low_tail(low_u: np.ndarray, low_logl: np.ndarray, low_weights: np.ndarray, log_q, log_z: float,
+             mass: float = 0.999) -> float:
+    """Largest ``log(P / q)`` at the low run's points holding its top ``mass`` of posterior weight.
+
+    ``P = L / Z`` with ``log Z = log_z`` (the user's prior is uniform in
+    the cube); ``-inf`` if there are no such points.  See :func:`tail_excess`.
+    """
+    w = np.asarray(low_weights, dtype=float)
+    if not len(w) or not w.sum() > 0:
+        return -np.inf
+    order = np.argsort(-w)
+    top = order[: np.searchsorted(np.cumsum(w[order]) / w.sum(), mass) + 1]
+    ratio = np.asarray(low_logl, dtype=float)[top] - log_q(np.asarray(low_u, dtype=float)[top]) - log_z
+    ratio = ratio[~np.isnan(ratio)]
+    return float(np.max(ratio)) if len(ratio) else -np.inf

@@ -12,7 +12,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
-from .lowcheck import LowCheck, check_flow, perfect_ess_fraction, tail_excess
+from .lowcheck import LowCheck, check_flow, check_log_z, low_tail, perfect_ess_fraction, tail_excess
 from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -103,9 +103,11 @@ TAME_TAIL = 0.5
 #: flow broadened 1.2 fails that in 13-D and above.)
 GROW_BELOW = 0.6
 
-#: Factors by which the last level widens ``broaden`` when its flow fails the
-#: check and nlive_low cannot grow (see ``enhanced_run``).
-WIDEN = (1.5, 2.25)
+#: Factors by which a level widens ``broaden`` when its flow fails the check
+#: and nlive_low cannot grow, or (dynesty) shows a tail beyond ``WIDEN_TAIL``
+#: nats (see ``_wider_scale``).
+WIDEN = (1.125, 1.25, 1.5, 2.25)
+WIDEN_TAIL = 1.0
 
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
@@ -190,10 +192,18 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     times the live points, up to ``nlive // 5``, and the flow retrained
     (:mod:`flowprior.lowcheck`).  Every level's calls count in ``ncall``.
     If the last level (``nlive // 5``) fails too, its flow's base is widened
-    to ``broaden`` times 1.5, then 2.25 (``WIDEN``), checking each, and the
+    along ``broaden`` times ``WIDEN`` (1.125 to 2.25), checking each, and the
     first that passes is kept, else the widest: on failing flows of the
     banana and Student-t benchmarks this took the high stage from over
     200 000 calls to about 20 000.  ``low_checks[-1].broaden`` says which.
+    With dynesty a flow that passes is widened the same way while its check
+    shows a tail (``low_checks[-1].tail``, :func:`flowprior.lowcheck.tail_excess`,
+    above ``WIDEN_TAIL``): the largest posterior-to-flow ratio at the
+    check's draws and the low run's points, beyond what a perfect flow
+    broadened as much allows.  Widths whose tails the low run's points
+    already show are skipped without a check (``_wider_scale``).  Behind a
+    one-piece flow with a tail of at most ``TAME_TAIL`` dynesty's high stage
+    also bounds its live points early (``_high_sampler_kwargs``).
     A mode that the low run missed altogether is invisible to this check:
     for problems with small, well-separated modes keep ``nlive_low`` large.
     ``grow_below=None`` skips the check.  ``flow="auto"`` trains a piecewise flow when the low run's
@@ -341,29 +351,32 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         nxt = _next_level(n_low, nlive)
         if draws is None:  # a new level, a redone low run, or lost draws: check (again)
             n_draws = max(100, int(nlive))
-            # At the last level (it cannot grow) a failing flow's base is widened
-            # and checked again.  Measured on failing flows of the 4-D banana and
-            # Student-t (benchmarks/RESULTS.md): high stages unfinished after
-            # 200 000-300 000 calls at broaden 1.2, done in 20 000-24 000 at 1.8
-            # and 2.7, the widest no dearer even where the score stayed low; so
-            # the first width that passes is kept, else the widest.
-            scales = [scale] + ([base_scale * f for f in WIDEN] if nxt is None else [])
-            check_calls = 0
-            for i, scale in enumerate(scales):
-                if i:
-                    wide, prior, like = stage_prior(trained, scale)
+            # The base is widened along WIDEN, each width checked, where the
+            # flow fails at the last level (it cannot grow) or, with dynesty,
+            # where it passes but shows a tail (tail_excess above WIDEN_TAIL):
+            # see _wider_scale for the measurements.
+            low_points = (low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights())
+            check_calls, i = 0, 0
+            while True:
                 ess, calls, draws = on_root(
                     comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
                 check_calls += calls
                 perfect = perfect_ess_fraction(scale, int(ndim))
-                if ess / perfect >= grow_below:
+                tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
+                                                         int(ndim)))
+                passes = ess / perfect >= grow_below
+                if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
                     break
+                log_z = check_log_z(draws["logl"]) if np.isfinite(draws["logl"]).any() else None
+                wider = on_root(comm, lambda: _wider_scale(
+                    scale, base_scale, log_z, low_points, lambda s: stage_prior(trained, s)[1].log_prob, int(ndim),
+                    widest=not passes))
+                if wider is None:
+                    break
+                scale, i = wider, i + 1
+                wide, prior, like = stage_prior(trained, scale)
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            logw, final = draws["logl"], scale
-            tail = on_root(comm, lambda: tail_excess(
-                logw, low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights(),
-                like.flow.log_prob, final, int(ndim)))
             levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail))
             if paths:
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
@@ -451,6 +464,38 @@ def _small_fixed_bounds(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     user = sampler_kwargs or {}
     return (sampler == "dynesty" and _uniform_sampling(ndim, user) and nlive_low < LOW_ENLARGE_BELOW
             and "bootstrap" not in user and "enlarge" not in user)
+
+
+def _wider_scale(scale: float, base_scale: float, log_z: float | None, low_points: tuple, log_q_at,
+                 ndim: int, widest: bool = True) -> float | None:
+    """The next base width to check after ``scale`` failed, or None to keep ``scale``.
+
+    Candidates are ``base_scale`` times ``WIDEN``, wider than ``scale``.  The
+    low run's points show, at no likelihood cost, how far each candidate's
+    tails reach (:func:`flowprior.lowcheck.low_tail`, with the check's
+    ``log Z``): the first candidate whose excess is within ``WIDEN_TAIL`` is
+    taken, so widths that cannot help are not paid a check.  If none is,
+    the widest when ``widest`` (a flow that failed its score), else None (a
+    flow that passed but shows a tail no width removes, as a Student-t's
+    power-law tails under a Gaussian base: widening those to 2.7 made one
+    high stage 8 400 -> 19 900 calls and doubled the logZ error).
+
+    Measured with dynesty (benchmarks/RESULTS.md, eighth session): the
+    4-mode mixture's flows (piecewise, nlive_low 100) with tails of 1.5-9.8
+    nats at 1.2 made high stages of 18 000-21 500 calls, those at 0.3-0.9
+    3 400-7 400; widened to the first width whose tail is within 1 they
+    took 6 900, 7 900, 14 600, 17 900 and 21 600.  Failing banana and
+    Student-t flows (sixth session): unfinished after 200 000-300 000 calls
+    at 1.2, done in 20 000-24 000 at 1.8 and 2.7.
+    """
+    candidates = [base_scale * f for f in WIDEN if base_scale * f > scale * (1 + 1e-9)]
+    if not candidates:
+        return None
+    if log_z is not None:
+        for c in candidates:
+            if low_tail(*low_points, log_q_at(c), log_z) - ndim * np.log(c) <= WIDEN_TAIL:
+                return c
+    return candidates[-1] if widest else None
 
 
 def _next_level(n_low: int, nlive: int) -> int | None:

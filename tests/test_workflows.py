@@ -298,10 +298,11 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     levels = res.low_checks
     assert [lv.nlive_low for lv in levels] == [10, 40]
     assert levels[0].broaden == 1.0 and 0 < levels[0].ess_fraction < 0.999
-    # The last level: its check at broaden 1 failed, the first widening (x1.5) passed.
-    assert levels[1].broaden == 1.5 and levels[1].score >= 0.999
+    # The last level: its check at broaden 1 failed, the first widening (x1.125) passed:
+    # the low run's points showed no tail there, so no wider one was checked instead.
+    assert levels[1].broaden == 1.125 and levels[1].score >= 0.999
     assert levels[1].check_calls > 200  # two checks of up to 200 draws each
-    assert res.flow.base_scale_ == 1.5
+    assert res.flow.base_scale_ == 1.125
     assert res.low.samples["nlive"].max() == 40
     # Both levels' calls count; the flow is the second level's.
     assert res.ncall["low"] == levels[0].low_calls + levels[1].low_calls
@@ -312,7 +313,7 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     counter = Counting()
     again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
     assert counter.calls == 0 and again.logZ == res.logZ and again.ncall == res.ncall
-    assert again.flow.base_scale_ == 1.5
+    assert again.flow.base_scale_ == 1.125
     # Without outdir the same seed gives the same run.
     fresh = fp.enhanced_run(loglike, prior_transform, D, **settings)
     assert fresh.logZ == res.logZ and fresh.ncall == res.ncall
@@ -335,14 +336,17 @@ def test_a_flow_that_passes_its_check_keeps_the_first_level():
     # The check's 200 draws are the high stage's initial live points: every
     # call is counted once, in "check", and none is made twice.
     assert counter.calls == res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
-    assert res.ncall["check"] <= 200
+    # One check of 200 draws, plus one per width tried if the 10-live flow showed a tail.
+    from flowprior.workflows import WIDEN
+
+    assert res.ncall["check"] == res.low_checks[0].check_calls <= 200 * (1 + len(WIDEN))
     skipped = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=None)
     assert skipped.low_checks == [] and skipped.ncall["check"] == 0
     # The check draws from its own stream: the low run and the flow are the same;
     # the high stage then starts from other live points, so it agrees within errors.
     assert skipped.ncall["low"] == res.ncall["low"]
     x = np.random.default_rng(3).uniform(size=(50, D))
-    np.testing.assert_array_equal(skipped.flow.log_prob(x), res.flow.log_prob(x))
+    np.testing.assert_array_equal(skipped.flow.broadened(res.flow.base_scale_).log_prob(x), res.flow.log_prob(x))
     assert abs(skipped.logZ - res.logZ) < 3 * np.hypot(skipped.logZerr, res.logZerr)
 
 
@@ -440,3 +444,32 @@ def test_high_stage_bounds_early_only_behind_a_tame_flow(monkeypatch):
     assert not workflows._tame(LowCheck(25, 100, 0.9, 100, 0.75, 1.2, workflows.TAME_TAIL + 0.1), res.flow)
     fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5, grow_below=None)
     assert seen[-1] is None
+
+
+def test_wider_scale_skips_widths_whose_tails_the_low_points_already_show():
+    from flowprior.workflows import WIDEN, WIDEN_TAIL, _wider_scale
+
+    base, d = 1.2, 2
+    u = np.zeros((3, d))
+    points = (u, np.zeros(3), np.ones(3))  # three low-run points of log L 0, equal weights
+
+    def log_q_at(tails):
+        # log(P / q) at the low points is `tails[scale]` plus the perfect flow's bound d log(scale).
+        return lambda s: (lambda x: np.full(len(x), -tails[round(s, 6)] - d * np.log(s)))
+
+    widths = [round(base * f, 6) for f in WIDEN]
+    fine = {w: 0.0 for w in widths}
+    assert _wider_scale(base, base, 0.0, points, log_q_at(fine), d) == pytest.approx(widths[0])
+    # The first two candidates still show a tail: the third is checked next.
+    tails = {**fine, widths[0]: WIDEN_TAIL + 1, widths[1]: WIDEN_TAIL + 0.1}
+    assert _wider_scale(base, base, 0.0, points, log_q_at(tails), d) == pytest.approx(widths[2])
+    # No candidate without a tail, or no log Z to judge by: the widest for a flow that failed
+    # its score; a flow that passed keeps its width (no width removes such a tail).
+    heavy = {w: 9.0 for w in widths}
+    assert _wider_scale(base, base, 0.0, points, log_q_at(heavy), d) == pytest.approx(widths[-1])
+    assert _wider_scale(base, base, 0.0, points, log_q_at(heavy), d, widest=False) is None
+    assert _wider_scale(base, base, 0.0, points, log_q_at(tails), d, widest=False) == pytest.approx(widths[2])
+    assert _wider_scale(base, base, None, points, log_q_at(fine), d) == pytest.approx(widths[-1])
+    # From a width already checked, only wider ones; none past the widest.
+    assert _wider_scale(widths[1], base, 0.0, points, log_q_at(fine), d) == pytest.approx(widths[2])
+    assert _wider_scale(widths[-1], base, 0.0, points, log_q_at(fine), d) is None
