@@ -89,9 +89,11 @@ LOW_ENLARGE_BELOW = 100
 #: dynesty's first_update and update_interval in such a low stage (see _low_sampler_kwargs).
 LOW_FIRST_UPDATE = {"min_eff": 60.0, "min_ncall": 0}
 LOW_UPDATE_INTERVAL = 0.2
-# dynesty's high stage behind a flow that passed _tame: ellipsoids once fewer
-# than half the cube's draws are accepted (see _high_sampler_kwargs).
+#: dynesty's high stage behind a flow that passed _tame: ellipsoids once fewer
+#: than half the cube's draws are accepted (see _high_sampler_kwargs).
 HIGH_FIRST_UPDATE = {"min_eff": 50.0, "min_ncall": 0}
+#: Largest tail (flowprior.lowcheck.tail_excess, nats) of a flow that _tame
+#: accepts: Planck-like flows measured -0.83 to +0.18, Student-t flows 17-101.
 TAME_TAIL = 0.5
 #: Check score (ESS fraction relative to a perfect flow broadened the same
 #: way, see flowprior.lowcheck) below which the low stage grows.  Measured on
@@ -443,12 +445,13 @@ def _level_broaden(broaden: float | None, sampler: str, ndim: int, sampler_kwarg
     contour (25-live Planck-like runs put logZ 1-4 nats above the truth), the
     low run's posterior comes out narrow and so do its flows (exact
     posterior draws had a mean |z|^2 of 7.3-9.2 in their base instead of 6).
-    With ellipsoids early in the high stage (opt-in, see
-    ``_high_sampler_kwargs``), 1.35 took the Planck-like high stages from
-    2 100-12 800 calls at 1.2 to 2 100-3 400 (10 seeds); with dynesty's
-    default there they take 2 800-7 000 at 1.35 (20 seeds;
-    benchmarks/RESULTS.md, seventh session).  At 100 live points 1.2 was
-    cheaper (1 400-1 800 against 2 100-2 500, early ellipsoids).
+    With ellipsoids early in the high stage (``HIGH_FIRST_UPDATE``, which
+    ``_tame`` flows get), 1.35 took the Planck-like high stages from
+    2 100-12 800 calls at 1.2 to 2 100-3 400 (10 seeds); at 1.35 they took
+    1 900-3 700 over 20 seeds, all tame (eighth session), and 2 800-7 000
+    with dynesty's default first_update (seventh session;
+    benchmarks/RESULTS.md).  At 100 live points 1.2 was cheaper (1 400-1 800
+    against 2 100-2 500, early ellipsoids).
     """
     if broaden is not None:
         return float(broaden)
@@ -582,8 +585,8 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
     760 000 at 100, flows as good).  dynesty's uniform sampling: 100.  With
     25 (and the settings of ``_low_sampler_kwargs``) the Planck-like run
-    totals 9.1-15.7 % of plain (median 12.0 %) instead of 17.8-19.9 %
-    (20 seeds, seventh session), but on
+    totals 7.6-10.1 % of plain (median 8.5 %) instead of 16.2-18.1 %
+    (20 seeds, eighth session), but on
     the 4-mode mixture its low runs cost 7 000-27 000 calls, and with an
     enlargement of 1.5 one lost a mode of mass 0.2 and its flow still
     passed the check (benchmarks/RESULTS.md): pass ``nlive_low=25`` for a
