@@ -63,11 +63,21 @@ class FlowDensity:
         self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_)
 
     @property
-    def base_scale_(self) -> float:
-        """Standard deviation of the Gaussian base at inference (1 unless :meth:`broadened`)."""
+    def base_scale_(self):
+        """Standard deviation of the Gaussian base at inference (1 unless :meth:`broadened`).
+
+        A float, or an array with one entry per piece after :meth:`broadened`
+        with per-piece scales.
+        """
         return self.__dict__.get("_base_scale", 1.0)
 
-    def broadened(self, scale: float) -> "FlowDensity":
+    @property
+    def piece_scales_(self) -> np.ndarray:
+        """The base scale of each piece, shape ``(len(pieces_),)``."""
+        self._check_fitted()
+        return np.broadcast_to(np.asarray(self.base_scale_, dtype=float), (len(self.pieces_),)).copy()
+
+    def broadened(self, scale) -> "FlowDensity":
         """The same trained flow with its Gaussian base widened by ``scale``.
 
         Every piece's base ``N(0, I)`` becomes ``N(0, scale^2 I)``: the density
@@ -79,8 +89,10 @@ class FlowDensity:
 
         Parameters
         ----------
-        scale : float
-            Positive and finite; 1 gives back an equivalent flow.
+        scale : float or array_like of shape (n_pieces,)
+            Positive and finite; 1 gives back an equivalent flow.  One value
+            per piece widens each piece by its own factor (the piece weights
+            are unchanged: see :meth:`reweighted`).
 
         Returns
         -------
@@ -90,10 +102,43 @@ class FlowDensity:
         import copy
 
         self._check_fitted()
-        if not (isinstance(scale, (int, float, np.integer, np.floating)) and np.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale: expected a positive finite number, got {scale!r}")
+        arr = np.asarray(scale, dtype=float) if not isinstance(scale, (str, bytes)) else np.array(np.nan)
+        if arr.ndim == 0:
+            ok = isinstance(scale, (int, float, np.integer, np.floating)) and np.isfinite(scale) and scale > 0
+        else:
+            ok = arr.shape == (len(self.pieces_),) and bool(np.all(np.isfinite(arr) & (arr > 0)))
+        if not ok:
+            raise ValueError(f"scale: expected a positive finite number or one per piece "
+                             f"({len(self.pieces_)}), got {scale!r}")
         out = copy.copy(self)
-        out._base_scale = float(scale)
+        out._base_scale = float(arr) if arr.ndim == 0 else arr.copy()
+        out._finish()
+        return out
+
+    def reweighted(self, weights) -> "FlowDensity":
+        """The same trained pieces mixed with other weights.
+
+        Parameters
+        ----------
+        weights : array_like of shape (n_pieces,)
+            Non-negative, finite, not all zero; normalised to sum to one.
+            A zero weight removes that piece from the density and from the
+            prior transform.
+
+        Returns
+        -------
+        A new flow of the same class sharing the trained networks (the
+        original is unchanged).
+        """
+        import copy
+
+        self._check_fitted()
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(self.pieces_),) or not np.all(np.isfinite(w) & (w >= 0)) or not w.sum() > 0:
+            raise ValueError(f"weights: expected {len(self.pieces_)} non-negative finite numbers, not all zero; "
+                             f"got {weights!r}")
+        out = copy.copy(self)
+        out.weights_ = w / w.sum()
         out._finish()
         return out
 
@@ -196,7 +241,7 @@ class FlowDensity:
         if len(self.pieces_) == 1:
             return np.zeros(len(x), dtype=np.int64)
         lps = np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1)
-        return np.argmax(lps + np.log(self.weights_), axis=1).astype(np.int64)
+        return np.argmax(lps + self._fast.logw, axis=1).astype(np.int64)
 
     def _piece_log_prob(self, x: np.ndarray, k: int) -> np.ndarray:
         one = fast.FastFlow(**{**self._fast.__dict__})
@@ -254,14 +299,14 @@ class FlowDensity:
         out = np.full(len(x), -np.inf)
         xi = x[inside]
         lps = []
-        for flow, space, w in zip(self._torch_pieces(), self.spaces_, self.weights_):
+        for flow, space, w, s in zip(self._torch_pieces(), self.spaces_, self.weights_, self.piece_scales_):
             y, logdet = space.to_real(xi)
             with torch.no_grad():
                 z, ladj = flow().transform.call_and_ladj(torch.as_tensor(y, dtype=torch.float64))
-            s = self.base_scale_
             z = z.numpy() / s
             lp = ladj.numpy() - 0.5 * np.sum(z**2, axis=1) - z.shape[1] * (np.log(s) + 0.5 * np.log(2 * np.pi))
-            lps.append(np.log(w) + lp + logdet)
+            with np.errstate(divide="ignore"):
+                lps.append(np.log(w) + lp + logdet)
         out[inside] = logsumexp(np.stack(lps), axis=0)
         return out
 
@@ -274,7 +319,7 @@ class FlowDensity:
         if len(self.pieces_) > 1:
             left = np.concatenate([[0.0], cumw[:-1]])
             u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
-        z = self.base_scale_ * np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
+        z = self.piece_scales_[piece][:, None] * np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
         x = np.empty_like(u)
         for k, (flow, space) in enumerate(zip(self._torch_pieces(), self.spaces_)):
             rows = piece == k

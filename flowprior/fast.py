@@ -57,7 +57,7 @@ class FastFlow:
     logw: np.ndarray  # (K,)
     cumw: np.ndarray  # (K,)
     hmax: int
-    scale: float = 1.0  # standard deviation of the Gaussian base (> 1 broadens the flow)
+    scale: np.ndarray = None  # (K,) standard deviation of each piece's Gaussian base (> 1 broadens it)
 
     @property
     def args(self) -> tuple:
@@ -144,8 +144,8 @@ def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndar
     return ws, bs, ready, pos2feat
 
 
-def export(pieces: list, spaces: list, weights: np.ndarray, scale: float = 1.0) -> FastFlow:
-    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and base scale."""
+def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0) -> FastFlow:
+    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and base scale(s)."""
     d = len(spaces[0].lo)
     wlist, blist, readies, orders, layout = [], [], [], [], []
     for flow in pieces:
@@ -178,12 +178,15 @@ def export(pieces: list, spaces: list, weights: np.ndarray, scale: float = 1.0) 
     hmax = int(max([1] + [nout[g, l] for g in range(G) for l in range(nlayers[g] - 1)]))
     weights = np.asarray(weights, dtype=float)
     weights = weights / weights.sum()
+    with np.errstate(divide="ignore"):  # a zero-weight piece (FlowDensity.reweighted) has log-weight -inf
+        logw = np.log(weights)
     return FastFlow(
         w=np.concatenate(flat_w), b=np.concatenate(flat_b), woff=woff, boff=boff, nin=nin, nout=nout,
         nlayers=nlayers, ready=ready, pos2feat=np.array(orders, dtype=np.int64), n_transforms=n_transforms,
         kinds=spaces[0].kinds, lo=spaces[0].lo.copy(), hi=spaces[0].hi.copy(),
         mean=np.array([s.mean for s in spaces]), chol=np.array([s.chol for s in spaces]),
-        logw=np.log(weights), cumw=np.cumsum(weights), hmax=hmax, scale=float(scale),
+        logw=logw, cumw=np.cumsum(weights), hmax=hmax,
+        scale=np.broadcast_to(np.asarray(scale, dtype=float), (len(pieces),)).copy(),
     )
 
 
@@ -367,9 +370,10 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
         lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h)
         for i in range(d):
             yrow[i] = tmp[i]
+    s = scale[k]
     for i in range(d):
-        zrow[i] = yrow[i] / scale
-        lp += -0.5 * zrow[i] * zrow[i] - math.log(scale) - 0.5 * LOG_2PI
+        zrow[i] = yrow[i] / s
+        lp += -0.5 * zrow[i] * zrow[i] - math.log(s) - 0.5 * LOG_2PI
     return lp
 
 
@@ -447,9 +451,9 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
         if K > 1:
             u0 = (u0 - left) / width if width > 0.0 else 0.5
             u0 = min(max(u0, 0.0), 1.0)
-        zrow[0] = scale * _ndtri(u0)
+        zrow[0] = scale[k] * _ndtri(u0)
         for i in range(1, d):
-            zrow[i] = scale * _ndtri(u[r, i])
+            zrow[i] = scale[k] * _ndtri(u[r, i])
         for t in range(n_transforms - 1, -1, -1):
             g = k * n_transforms + t
             _inverse_transform(zrow, yrow, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done)

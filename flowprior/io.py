@@ -63,7 +63,7 @@ def save(flow, path) -> None:
         "records": [r.to_dict() for r in flow.records_],
         "silhouette": {str(k): v for k, v in getattr(flow, "silhouette_", {}).items()},
         "n_clusters": getattr(flow, "n_clusters_", None),
-        "base_scale": flow.base_scale_,
+        "base_scale": np.asarray(flow.base_scale_, dtype=float).tolist(),
     }
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)}))
 
@@ -144,11 +144,14 @@ def load(path):
                 flow.cluster_labels_ = tensors["cluster_labels"].numpy()
         if len(flow.weights_) != len(pieces) or lo.shape != (ndim,) or hi.shape != (ndim,):
             raise ValueError("array shapes disagree with the metadata")
-        base_scale = float(meta.get("base_scale", 1.0))
-        if not (np.isfinite(base_scale) and base_scale > 0):
-            raise ValueError(f"base_scale {base_scale!r} is not a positive number")
-        if base_scale != 1.0:
+        # A float, or one per piece (FlowDensity.broadened with per-piece scales).
+        base_scale = np.asarray(meta.get("base_scale", 1.0), dtype=float)
+        if base_scale.shape not in ((), (len(pieces),)) or not np.all(np.isfinite(base_scale) & (base_scale > 0)):
+            raise ValueError(f"base_scale {meta.get('base_scale')!r} is not a positive number or one per piece")
+        if base_scale.ndim:
             flow._base_scale = base_scale
+        elif base_scale != 1.0:
+            flow._base_scale = float(base_scale)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
     flow._finish()

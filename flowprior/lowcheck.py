@@ -50,6 +50,11 @@ class LowCheck:
     tail : float or None
         :func:`tail_excess` of that flow (None in records written before it
         was kept, or where the low run's points were not at hand).
+    masses : list of float or None
+        A piecewise flow's piece masses re-estimated from this check's
+        draws, which set the high stage's piece weights
+        (:mod:`flowprior.mixing`); None for one-piece flows, failing
+        levels and records written before it was kept.
 
     The level passes when ``score = ess_fraction / perfect`` reaches the
     threshold: broadening, which the high stage wants, lowers the raw ESS of
@@ -63,6 +68,7 @@ class LowCheck:
     perfect: float = 1.0
     broaden: float | None = None
     tail: float | None = None
+    masses: list | None = None
 
     @property
     def score(self) -> float:
@@ -142,7 +148,7 @@ def check_flow(repartitioned, ndim: int, n: int, rng: np.random.Generator,
 
 
 def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray, low_weights: np.ndarray,
-                log_q, scale: float, ndim: int, mass: float = 0.999) -> float:
+                log_q, scale: float, ndim: int, mass: float = 0.999, log_bound: float | None = None) -> float:
     """How far the largest posterior-to-flow ratio seen exceeds a perfect flow's bound, in nats.
 
     A flow equal to the posterior, with its base widened by ``scale``, has
@@ -177,6 +183,12 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
     scale : float
         The flow's base scale.
     ndim : int
+    mass : float
+        Share of the low run's posterior weight whose points are looked at.
+    log_bound : float, optional
+        The perfect flow's bound on ``log(P / q)`` where it is not
+        ``ndim log(scale)``: pieces widened and weighted one by one
+        (:func:`flowprior.mixing.log_peak`).
 
     Returns
     -------
@@ -188,7 +200,8 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
         return float("inf")
     log_z = check_log_z(lw)
     worst = max(np.max(lw) - log_z, low_tail(low_u, low_logl, low_weights, log_q, log_z, mass))
-    return float(worst - ndim * np.log(scale))
+    bound = ndim * np.log(scale) if log_bound is None else log_bound
+    return float(worst - bound)
 
 
 def check_log_z(check_logw: np.ndarray) -> float:

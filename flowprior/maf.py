@@ -170,6 +170,7 @@ class MAF(FlowDensity):
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
             device=self.device, progress=self.progress, desc=desc,
         )
+        record.ess = float(np.sum(w) ** 2 / np.sum(w**2))
         if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
             # The held-out loss is in the flow's whitened coordinates; adding the
             # Jacobian of the map from parameters gives the parameter-space figure.

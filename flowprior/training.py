@@ -26,6 +26,9 @@ class TrainingRecord:
     #: Weighted mean log-density of the held-out rows in parameter space
     #: (the piece's own density, at the restored epoch); None for old files.
     held_out_log_prob: float | None = None
+    #: Kish effective sample size of the piece's training weights, held-out
+    #: rows included (None for old files).
+    ess: float | None = None
     #: Rows (of the arrays passed to ``train_flow``) held out; not saved to files.
     val_rows: np.ndarray | None = field(default=None, repr=False)
 
@@ -37,6 +40,7 @@ class TrainingRecord:
             "stopped_early": self.stopped_early,
             "fit_time": self.fit_time,
             "held_out_log_prob": self.held_out_log_prob,
+            "ess": self.ess,
         }
 
 

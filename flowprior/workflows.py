@@ -12,7 +12,8 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import in_unit_cube
 from .defensive import DefensiveFlow
-from .lowcheck import LowCheck, check_flow, check_log_z, low_tail, perfect_ess_fraction, tail_excess
+from .lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
+from .mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
 from .mpi import on_root
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
@@ -324,9 +325,17 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
         n_low = _next_level(n_low, nlive)
 
-    def stage_prior(trained: FlowDensity, scale: float):
-        """A level's flow widened by ``scale``, the high stage's prior and its likelihood."""
-        wide = trained.broadened(scale) if scale != 1 else trained
+    def stage_prior(trained: FlowDensity, scale: float, masses=None):
+        """A level's flow widened by ``scale``, the high stage's prior and its likelihood.
+
+        A piecewise flow's pieces are widened one by one and weighted by
+        ``masses`` (default: the low run's) times their widening volume
+        (:mod:`flowprior.mixing`).
+        """
+        scales = piece_scales(trained, scale, int(ndim))
+        wide = trained.broadened(scales) if np.any(np.asarray(scales) != 1) else trained
+        if len(trained.pieces_) > 1:
+            wide = wide.reweighted(volume_weights(trained.weights_ if masses is None else masses, scales, int(ndim)))
         pri = DefensiveFlow(wide, defensive) if defensive else wide
         # Checked inside the repartition so that a NaN names the physical
         # parameters the user's likelihood saw, not the flow's hypercube point.
@@ -347,7 +356,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         # A level checked before keeps the width its check settled on.
         base_scale = _level_broaden(broaden, sampler, ndim, sampler_kwargs, n_low)
         scale = base_scale if draws is None or levels[-1].broaden is None else levels[-1].broaden
-        wide, prior, like = stage_prior(trained, scale)
+        wide, prior, like = stage_prior(trained, scale, None if draws is None else levels[-1].masses)
         if grow_below is None:
             break
         nxt = _next_level(n_low, nlive)
@@ -363,23 +372,38 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                 ess, calls, draws = on_root(
                     comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
                 check_calls += calls
-                perfect = perfect_ess_fraction(scale, int(ndim))
+                masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
+                perfect = perfect_ess(masses, scales, int(ndim))
                 tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
-                                                         int(ndim)))
+                                                         int(ndim), log_bound=log_peak(masses, scales, int(ndim))))
                 passes = ess / perfect >= grow_below
                 if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
                     break
                 log_z = check_log_z(draws["logl"]) if np.isfinite(draws["logl"]).any() else None
                 wider = on_root(comm, lambda: _wider_scale(
                     scale, base_scale, log_z, low_points, lambda s: stage_prior(trained, s)[1].log_prob, int(ndim),
-                    widest=not passes))
+                    widest=not passes,
+                    log_bound_at=lambda s: log_peak(trained.weights_, piece_scales(trained, s, int(ndim)), int(ndim))))
                 if wider is None:
                     break
                 scale, i = wider, i + 1
                 wide, prior, like = stage_prior(trained, scale)
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            levels.append(LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail))
+            level = LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail)
+            if len(trained.pieces_) > 1 and not defensive and _accept(level, grow_below, nxt):
+                # The check's weights say how much of the posterior each piece
+                # holds, better than the low run did (mixing module).
+                masses = check_masses(draws, wide.weights_, trained.weights_)
+                if masses is not None:
+                    old = prior
+                    wide, prior, like = stage_prior(trained, scale, masses)
+                    level.masses = masses.tolist()
+                    if sampler == "dynesty":  # its live points are the check's draws, now of the new prior
+                        draws, calls = on_root(comm, lambda: redraw(draws, old, prior, like, stream(n_low, 1000),
+                                                                    pool))
+                        level.check_calls += calls
+            levels.append(level)
             if paths:
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
                 on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
@@ -470,7 +494,7 @@ def _small_fixed_bounds(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
 
 
 def _wider_scale(scale: float, base_scale: float, log_z: float | None, low_points: tuple, log_q_at,
-                 ndim: int, widest: bool = True) -> float | None:
+                 ndim: int, widest: bool = True, log_bound_at=None) -> float | None:
     """The next base width to check after ``scale`` failed, or None to keep ``scale``.
 
     Candidates are ``base_scale`` times ``WIDEN``, wider than ``scale``.  The
@@ -482,6 +506,8 @@ def _wider_scale(scale: float, base_scale: float, log_z: float | None, low_point
     flow that passed but shows a tail no width removes, as a Student-t's
     power-law tails under a Gaussian base: widening those to 2.7 made one
     high stage 8 400 -> 19 900 calls and doubled the logZ error).
+    ``log_bound_at(c)`` is a perfect flow's bound at width ``c``
+    (:func:`flowprior.mixing.log_peak`; default ``ndim log(c)``).
 
     Measured with dynesty (benchmarks/RESULTS.md, eighth session): the
     4-mode mixture's flows (piecewise, nlive_low 100) with tails of 1.5-9.8
@@ -496,7 +522,8 @@ def _wider_scale(scale: float, base_scale: float, log_z: float | None, low_point
         return None
     if log_z is not None:
         for c in candidates:
-            if low_tail(*low_points, log_q_at(c), log_z) - ndim * np.log(c) <= WIDEN_TAIL:
+            bound = ndim * np.log(c) if log_bound_at is None else log_bound_at(c)
+            if low_tail(*low_points, log_q_at(c), log_z) - bound <= WIDEN_TAIL:
                 return c
     return candidates[-1] if widest else None
 

@@ -216,25 +216,46 @@ def test_outdir_with_other_settings_is_refused(tmp_path):
         fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=stray)
 
 
-def test_auto_flow_is_piecewise_for_two_modes():
+MUS, SD = [np.array([0.25, 0.3]), np.array([0.75, 0.7])], 0.04
+
+
+def bimodal(x):
     """Two separated Gaussian modes (weights 0.7, 0.3) in a unit box: analytic logZ = 0."""
-    mus = [np.array([0.25, 0.3]), np.array([0.75, 0.7])]
-    sd = 0.04
+    lps = [np.log(wk) - 0.5 * np.sum((x - m) ** 2) / SD**2 - np.log(2 * np.pi * SD**2) for wk, m in zip((0.7, 0.3), MUS)]
+    return float(np.logaddexp(*lps))
 
-    def bimodal(x):
-        lps = [np.log(wk) - 0.5 * np.sum((x - m) ** 2) / sd**2 - np.log(2 * np.pi * sd**2) for wk, m in zip((0.7, 0.3), mus)]
-        return float(np.logaddexp(*lps))
 
-    res = fp.enhanced_run(bimodal, lambda u: u, 2, nlive=150, nlive_low=60, seed=4)
-    assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
+def unit(u):
+    return u
+
+
+def test_auto_flow_is_piecewise_for_two_modes():
+    from flowprior.mixing import volume_weights
     from flowprior.workflows import _tame
 
+    res = fp.enhanced_run(bimodal, unit, 2, nlive=150, nlive_low=60, seed=4)
+    assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
     assert not _tame(res.low_checks[-1], res.flow)  # early ellipsoids would clip the pieces' slabs
     assert abs(res.logZ - 0.0) < 3 * res.logZerr
     w = res.samples.get_weights()
     right = res.samples.iloc[:, 0].to_numpy() > 0.5
     neff = w.sum() ** 2 / (w**2).sum()
     assert w[right].sum() / w.sum() == pytest.approx(0.3, abs=4 * np.sqrt(0.3 * 0.7 / neff))
+    # The high stage's pieces are weighted by the check's masses times their widening volume.
+    masses = np.array(res.low_checks[-1].masses)
+    assert masses.sum() == pytest.approx(1.0) and (masses > 0).all()
+    assert np.allclose(res.flow.weights_, volume_weights(masses, res.flow.piece_scales_, 2))
+
+
+def test_piecewise_run_resumes_with_its_checked_masses(tmp_path):
+    settings = dict(nlive=150, nlive_low=60, seed=4, outdir=tmp_path / "run")
+    first = fp.enhanced_run(bimodal, unit, 2, **settings)
+    assert first.low_checks[-1].masses is not None
+    (tmp_path / "run" / "high.npz").unlink()
+    resumed = fp.enhanced_run(bimodal, unit, 2, **settings)
+    assert resumed.low_checks[-1].masses == first.low_checks[-1].masses
+    assert np.allclose(resumed.flow.weights_, first.flow.weights_)
+    assert resumed.logZ == first.logZ and np.array_equal(resumed.samples_u, first.samples_u)
 
 
 def test_pool_runs_the_flow_prior_in_workers():

@@ -1,0 +1,165 @@
+"""How an enhanced run mixes a piecewise flow's pieces into the high stage's prior.
+
+A piece trained on few effective samples comes out narrower than its mode
+in some direction (the smallest eigenvalue of a covariance estimated from
+``n`` samples in ``d`` dimensions is low by about ``(1 - sqrt(d / n))^2``),
+and the low run's share of each mode is noisy, and biased against small
+modes: dynesty's ellipsoids from 100 live points gave the 4-mode mixture's
+0.1 mode 0.063 of the posterior on average over 10 seeds (benchmarks/
+RESULTS.md, ninth session).  Both make spikes of the high stage's
+likelihood ``L / q`` in that piece's slab of the cube, which the sampler
+must compress into.  Three things remove them:
+
+- :func:`piece_scales`: each piece's base is widened by
+  ``1 / (1 - sqrt(d / n_k))`` for its training samples' effective size
+  ``n_k``, at least the run's ``broaden``;
+- :func:`volume_weights`: each piece's weight is its mode's mass times
+  ``scale_k^d``, so that widening a piece does not lower ``L / q`` in the
+  other slabs: a perfect piece widened by ``s`` peaks at ``s^d`` times its
+  mean ratio, and these weights give every slab the same peak;
+- :func:`check_masses`: after the check, the masses are re-estimated from
+  its importance weights (one population Monte Carlo step), and
+  :func:`redraw` turns the check's draws into draws of the re-weighted
+  prior for dynesty's live points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import in_unit_cube
+from .lowcheck import perfect_ess_fraction
+
+#: A piece is widened at most this many times the run's base scale.
+MAX_PIECE_FACTOR = 2.25
+#: The check's estimate of a piece's mass is kept at least this share of the
+#: low run's, so that a piece its draws happened to miss keeps a slab.
+MASS_FLOOR = 0.25
+
+
+def piece_scales(flow, scale: float, ndim: int):
+    """Each piece's base scale: ``scale``, or wider for a piece trained on few effective samples.
+
+    One-piece flows (and flows whose training records predate ``ess``)
+    get ``scale`` itself, a float; piecewise flows an array.
+    """
+    ess = [getattr(r, "ess", None) for r in flow.records_]
+    if len(flow.pieces_) == 1 or any(e is None for e in ess):
+        return float(scale)
+    ess = np.asarray(ess, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rule = np.where(ess > ndim, 1 / (1 - np.sqrt(ndim / ess)), np.inf)
+    return np.minimum(np.maximum(scale, rule), MAX_PIECE_FACTOR * scale)
+
+
+def volume_weights(masses: np.ndarray, scales, ndim: int) -> np.ndarray:
+    """Piece weights proportional to ``mass_k * scale_k^ndim`` (normalised)."""
+    m = np.asarray(masses, dtype=float)
+    logw = np.log(m) + ndim * np.log(np.broadcast_to(np.asarray(scales, dtype=float), m.shape))
+    w = np.exp(logw - np.max(logw))
+    return w / w.sum()
+
+
+def log_peak(masses: np.ndarray, scales, ndim: int) -> float:
+    """``log max P / q`` of perfect pieces widened by ``scales`` and mixed by :func:`volume_weights`.
+
+    ``log sum_k mass_k scale_k^ndim``: ``ndim log(scale)`` for one scale.
+    """
+    m = np.asarray(masses, dtype=float)
+    s = np.broadcast_to(np.asarray(scales, dtype=float), m.shape)
+    logs = np.log(m) + ndim * np.log(s)
+    top = np.max(logs)
+    return float(top + np.log(np.sum(np.exp(logs - top))))
+
+
+def perfect_ess(masses: np.ndarray, scales, ndim: int) -> float:
+    """ESS per draw of perfect pieces widened by ``scales`` and mixed by :func:`volume_weights`.
+
+    In piece ``k``'s slab the weight is ``(mass_k / W_k)`` times a perfect
+    widened flow's, so ``E[w^2] = sum_k mass_k^2 / W_k / f(scale_k)`` with
+    ``f`` :func:`~flowprior.lowcheck.perfect_ess_fraction`; one scale gives
+    ``f(scale)``.
+    """
+    m = np.asarray(masses, dtype=float)
+    s = np.broadcast_to(np.asarray(scales, dtype=float), m.shape)
+    w = volume_weights(m, s, ndim)
+    f = np.array([perfect_ess_fraction(float(x), ndim) for x in s])
+    return float(1 / np.sum(m[m > 0] ** 2 / w[m > 0] / f[m > 0]))
+
+
+def slab_of(v0: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The piece whose slab holds each first cube coordinate ``v0``."""
+    cum = np.cumsum(weights)
+    return np.minimum(np.searchsorted(cum, v0, side="right"), len(cum) - 1)
+
+
+def check_masses(draws: dict, weights: np.ndarray, floor: np.ndarray) -> np.ndarray | None:
+    """Each piece's share of the posterior, from the check's importance weights.
+
+    The draws in piece ``k``'s slab come from that piece, so their summed
+    weight over everyone's is an estimate of its mass.  Each is kept at
+    least ``MASS_FLOOR`` times ``floor`` (the low run's masses); None when
+    no draw had positive weight.
+    """
+    logl = np.asarray(draws["logl"], dtype=float)
+    if not np.isfinite(logl).any():
+        return None
+    w = np.exp(logl - np.max(logl))
+    k = slab_of(np.asarray(draws["v"])[:, 0], weights)
+    m = np.bincount(k, weights=w, minlength=len(weights)) / w.sum()
+    m = np.maximum(m, MASS_FLOOR * np.asarray(floor, dtype=float))
+    return m / m.sum()
+
+
+def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> tuple[dict, int]:
+    """Draws of ``new``'s cube made from draws of ``old``'s (the same pieces, other weights).
+
+    A draw in piece ``k``'s slab is a draw of piece ``k`` wherever that slab
+    sits, so it keeps its ``u`` and moves to the same place in ``k``'s new
+    slab; its log-likelihood changes by ``log q_old(u) - log q_new(u)``.
+    Piece counts are drawn from the new weights, and pieces with too few
+    old draws get fresh ones (each a likelihood call), so the result is as
+    many independent draws of ``new`` as ``draws`` held.
+
+    Returns the new draws and the likelihood calls made.
+    """
+    v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
+    n, ndim = v.shape
+    w_old, w_new = np.asarray(old.weights_), np.asarray(new.weights_)
+    left_old = np.concatenate([[0.0], np.cumsum(w_old)[:-1]])
+    left_new = np.concatenate([[0.0], np.cumsum(w_new)[:-1]])
+    piece = slab_of(v[:, 0], w_old)
+    counts = rng.multinomial(n, w_new)
+    out_v, out_u, out_l, fresh_v = [], [], [], []
+    for k, c in enumerate(counts):
+        mine = np.flatnonzero(piece == k)[:c]
+        t = np.clip((v[mine, 0] - left_old[k]) / w_old[k], 0.0, 1.0)
+        vk = v[mine].copy()
+        vk[:, 0] = left_new[k] + w_new[k] * t
+        out_v.append(vk)
+        out_u.append(u[mine])
+        lk = logl[mine].copy()
+        ok = np.isfinite(lk)
+        if ok.any():
+            lk[ok] += old.log_prob(u[mine][ok]) - new.log_prob(u[mine][ok])
+        out_l.append(lk)
+        if c > len(mine):
+            vf = rng.uniform(size=(c - len(mine), ndim))
+            vf[:, 0] = left_new[k] + w_new[k] * vf[:, 0]
+            fresh_v.append(vf)
+    calls = 0
+    if fresh_v:
+        vf = np.concatenate(fresh_v)
+        uf = np.asarray(new(vf), dtype=float)
+        lf = np.full(len(vf), -np.inf)
+        inside = in_unit_cube(uf)
+        mapper = pool.map if pool is not None else map
+        if inside.any():
+            lf[inside] = np.fromiter(mapper(like, list(uf[inside])), dtype=float, count=int(inside.sum()))
+        calls = int(inside.sum())
+        out_v.append(vf)
+        out_u.append(uf)
+        out_l.append(lf)
+    order = rng.permutation(n)
+    return ({"v": np.concatenate(out_v)[order], "u": np.concatenate(out_u)[order],
+             "logl": np.concatenate(out_l)[order]}, calls)
