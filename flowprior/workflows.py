@@ -207,6 +207,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     already show are skipped without a check (``_wider_scale``).  Behind a
     one-piece flow with a tail of at most ``TAME_TAIL`` dynesty's high stage
     also bounds its live points early (``_high_sampler_kwargs``).
+    Behind a piecewise flow each piece is widened for its own training
+    samples' effective size and weighted by its mass times that widening's
+    volume, and the masses are re-estimated from the check's draws
+    (``low_checks[-1].masses``; :mod:`flowprior.mixing`): on the 4-mode
+    mixture this took dynesty's high stages from 3 400-20 500 calls to
+    2 700-8 400.
     A mode that the low run missed altogether is invisible to this check:
     for problems with small, well-separated modes keep ``nlive_low`` large.
     ``grow_below=None`` skips the check.  ``flow="auto"`` trains a piecewise flow when the low run's
@@ -253,8 +259,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     Result
         ``samples`` in physical parameters (with the repartitioned
         log-likelihood the sampler saw), ``logZ``, ``logZerr``, ``ncall``
-        (low, check, high, total), ``flow`` (the trained flow, broadened: the
-        high stage's prior apart from any defensive component), ``low`` (the
+        (low, check, high, total), ``flow`` (the trained flow, broadened, and
+        a piecewise flow's pieces re-weighted: the high stage's prior apart
+        from any defensive component), ``low`` (the
         last low-resolution run) and ``low_checks`` (a
         :class:`~flowprior.lowcheck.LowCheck` per level).
     """
