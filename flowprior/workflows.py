@@ -379,10 +379,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                 ess, calls, draws = on_root(
                     comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
                 check_calls += calls
-                masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
-                perfect = perfect_ess(masses, scales, int(ndim))
+                low_masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
+                perfect = perfect_ess(low_masses, scales, int(ndim))
                 tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
-                                                         int(ndim), log_bound=log_peak(masses, scales, int(ndim))))
+                                                         int(ndim), log_bound=log_peak(low_masses, scales, int(ndim))))
                 passes = ess / perfect >= grow_below
                 if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
                     break
@@ -397,20 +397,20 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                 wide, prior, like = stage_prior(trained, scale)
             if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
                 levels.pop()
-            level = LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail)
-            if len(trained.pieces_) > 1 and not defensive and _accept(level, grow_below, nxt):
+            checked = LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail)
+            if len(trained.pieces_) > 1 and not defensive and _accept(checked, grow_below, nxt):
                 # The check's weights say how much of the posterior each piece
                 # holds, better than the low run did (mixing module).
                 masses = check_masses(draws, wide.weights_, trained.weights_)
                 if masses is not None:
                     old = prior
                     wide, prior, like = stage_prior(trained, scale, masses)
-                    level.masses = masses.tolist()
+                    checked.masses = masses.tolist()
                     if sampler == "dynesty":  # its live points are the check's draws, now of the new prior
                         draws, calls = on_root(comm, lambda: redraw(draws, old, prior, like, stream(n_low, 1000),
                                                                     pool))
-                        level.check_calls += calls
-            levels.append(level)
+                        checked.check_calls += calls
+            levels.append(checked)
             if paths:
                 snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
                 on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
