@@ -20,6 +20,20 @@ def make_rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def slab_of(v0: np.ndarray, cumw: np.ndarray) -> np.ndarray:
+    """The piece whose slab holds each first cube coordinate ``v0``.
+
+    A piecewise flow lays its pieces' slabs along the first coordinate by
+    cumulative weight ``cumw``; the compiled transform makes the same choice.
+    """
+    return np.minimum(np.searchsorted(cumw, v0, side="right"), len(cumw) - 1)
+
+
+def slab_left(cumw: np.ndarray) -> np.ndarray:
+    """The left edge of each piece's slab (see :func:`slab_of`)."""
+    return np.concatenate([[0.0], cumw[:-1]])
+
+
 def build_maf(ndim: int, n_transforms: int, hidden_features) -> torch.nn.Module:
     """The zuko MAF flowprior trains and exports, initialised to the identity.
 
@@ -268,7 +282,7 @@ class FlowDensity:
         piece = self._piece_of(x)
         u = ndtr(self._fast.to_base(x, piece))
         if len(self.pieces_) > 1:
-            left = np.concatenate([[0.0], self._fast.cumw[:-1]])
+            left = slab_left(self._fast.cumw)
             u[:, 0] = left[piece] + u[:, 0] * self.weights_[piece]
         return u[0] if single else u
 
@@ -315,9 +329,9 @@ class FlowDensity:
             raise unit_cube_error(u)
         u = u.copy()
         cumw = self._fast.cumw
-        piece = np.minimum(np.searchsorted(cumw, u[:, 0], side="right"), len(cumw) - 1)
+        piece = slab_of(u[:, 0], cumw)
         if len(self.pieces_) > 1:
-            left = np.concatenate([[0.0], cumw[:-1]])
+            left = slab_left(cumw)
             u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
         z = self.piece_scales_[piece][:, None] * np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
         x = np.empty_like(u)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .base import slab_left, slab_of
 from .data import in_unit_cube
 from .lowcheck import perfect_ess_fraction
 
@@ -87,12 +88,6 @@ def perfect_ess(masses: np.ndarray, scales, ndim: int) -> float:
     return float(1 / np.sum(m[m > 0] ** 2 / w[m > 0] / f[m > 0]))
 
 
-def slab_of(v0: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The piece whose slab holds each first cube coordinate ``v0``."""
-    cum = np.cumsum(weights)
-    return np.minimum(np.searchsorted(cum, v0, side="right"), len(cum) - 1)
-
-
 def check_masses(draws: dict, weights: np.ndarray, floor: np.ndarray) -> np.ndarray | None:
     """Each piece's share of the posterior, from the check's importance weights.
 
@@ -105,7 +100,7 @@ def check_masses(draws: dict, weights: np.ndarray, floor: np.ndarray) -> np.ndar
     if not np.isfinite(logl).any():
         return None
     w = np.exp(logl - np.max(logl))
-    k = slab_of(np.asarray(draws["v"])[:, 0], weights)
+    k = slab_of(np.asarray(draws["v"])[:, 0], np.cumsum(weights))
     m = np.bincount(k, weights=w, minlength=len(weights)) / w.sum()
     m = np.maximum(m, MASS_FLOOR * np.asarray(floor, dtype=float))
     return m / m.sum()
@@ -126,9 +121,8 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
     n, ndim = v.shape
     w_old, w_new = np.asarray(old.weights_), np.asarray(new.weights_)
-    left_old = np.concatenate([[0.0], np.cumsum(w_old)[:-1]])
-    left_new = np.concatenate([[0.0], np.cumsum(w_new)[:-1]])
-    piece = slab_of(v[:, 0], w_old)
+    left_old, left_new = slab_left(np.cumsum(w_old)), slab_left(np.cumsum(w_new))
+    piece = slab_of(v[:, 0], np.cumsum(w_old))
     counts = rng.multinomial(n, w_new)
     out_v, out_u, out_l, fresh_v = [], [], [], []
     for k, c in enumerate(counts):
