@@ -75,10 +75,13 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     return result
 
 
-#: PolyChord defaults for the enhanced run, chosen on the Planck-like Gaussian
-#: (benchmarks/RESULTS.md): low-stage nlive, and high-stage slice repeats as a
-#: fraction of ndim (PolyChord's own default is 5 * ndim).
-POLYCHORD_NLIVE_LOW = 25
+#: PolyChord defaults for the enhanced run (benchmarks/RESULTS.md): low-stage
+#: nlive, and the low and high stages' slice repeats as a fraction of ndim
+#: (PolyChord's own default is 5 * ndim).  The low stage trades repeats for
+#: live points: a mode is kept by live points, not by decorrelated chains
+#: (see _low_sampler_kwargs).
+POLYCHORD_NLIVE_LOW = 100
+POLYCHORD_LOW_REPEATS = 0.5
 POLYCHORD_HIGH_REPEATS = 0.5
 #: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
 DYNESTY_NLIVE_LOW_UNIF = 100
@@ -694,6 +697,8 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     at 100 points made the mixture's runs erratic, 5 600-11 500.)
     """
     user = sampler_kwargs or {}
+    if sampler == "polychord":
+        return {**user, "num_repeats": user.get("num_repeats", _polychord_repeats(POLYCHORD_LOW_REPEATS, ndim))}
     if sampler != "dynesty" or not _uniform_sampling(ndim, user):
         return sampler_kwargs
     out = dict(user)
@@ -705,6 +710,11 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     if nlive_low < LOW_ENLARGE_BELOW:
         out.setdefault("update_interval", LOW_UPDATE_INTERVAL)
     return out
+
+
+def _polychord_repeats(fraction: float, ndim: int) -> int:
+    """PolyChord's ``num_repeats`` as a fraction of ``ndim``, at least 1."""
+    return max(1, int(fraction * ndim))
 
 
 def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
@@ -722,7 +732,7 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
     high = dict(high_sampler_kwargs or {})
     out = {**(sampler_kwargs or {}), **high}
     if sampler == "polychord" and "num_repeats" not in high:
-        out["num_repeats"] = max(1, int(POLYCHORD_HIGH_REPEATS * ndim))
+        out["num_repeats"] = _polychord_repeats(POLYCHORD_HIGH_REPEATS, ndim)
     if sampler == "dynesty" and "sample" not in high:
         out["sample"] = "unif"
         for key in ("walks", "slices"):  # settings of the MCMC methods only

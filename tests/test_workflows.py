@@ -412,13 +412,17 @@ def test_stage_sampler_settings_for_dynesty():
                                                            "first_update": LOW_FIRST_UPDATE, "update_interval": 0.2}
     assert _low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100) == {"sample": "unif", "bootstrap": 0,
                                                                           "first_update": LOW_FIRST_UPDATE}
-    # The user's own choices are kept, and MCMC methods, high dimensions and PolyChord are left alone.
+    # The user's own choices are kept, and MCMC methods and high dimensions are left alone.
     assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 100) == {"bootstrap": 5, "first_update": LOW_FIRST_UPDATE}
     assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0},
                                25) == {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}
     assert _low_sampler_kwargs("dynesty", 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
     assert _low_sampler_kwargs("dynesty", 12, None, 25) is None
-    assert _low_sampler_kwargs("polychord", 6, None, 25) is None
+    # PolyChord's low stage trades slice repeats for live points (ndim // 2, at least 1), unless the user set them.
+    assert _low_sampler_kwargs("polychord", 6, None, 100) == {"num_repeats": 3}
+    assert _low_sampler_kwargs("polychord", 1, {"precision_criterion": 0.01}, 100) == {
+        "precision_criterion": 0.01, "num_repeats": 1}
+    assert _low_sampler_kwargs("polychord", 6, {"num_repeats": 30}, 25) == {"num_repeats": 30}
     # The default setting is not shared: a run's settings dict must not be changed by a stage.
     _low_sampler_kwargs("dynesty", 6, None, 25)["first_update"]["min_eff"] = 1.0
     assert LOW_FIRST_UPDATE["min_eff"] == 60.0
