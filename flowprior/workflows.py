@@ -183,9 +183,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ``log L - log q_u`` (see :mod:`flowprior.repartition`), so the evidence
     and posterior are those of the plain run.
 
-    ``nlive_low`` defaults to 25 for PolyChord and for dynesty's MCMC
-    methods (``rwalk``, ``slice``...), 100 for dynesty's uniform sampling
-    (``"auto"`` below 10 dimensions), at most ``nlive // 5`` (see
+    ``nlive_low`` defaults to 100 for PolyChord (with ``num_repeats =
+    ndim // 2`` in that stage, a fifth or a tenth of PolyChord's default,
+    so it costs less than 25 live points at the default repeats did), 25 for
+    dynesty's MCMC methods (``rwalk``, ``slice``...), 100 for dynesty's
+    uniform sampling (``"auto"`` below 10 dimensions), at most ``nlive // 5`` (see
     ``_default_nlive_low`` for the measurements; with uniform sampling, 25
     is cheaper on a unimodal posterior but lost a mode of a 4-mode mixture).
 
@@ -237,7 +239,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     flow-whitened, nearly uniform cube rather than your problem, so it uses
     dynesty's ``sample="unif"`` with ``bootstrap=0``, starting from the
     check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``,
-    unless ``high_sampler_kwargs`` sets them.  A low stage that samples
+    unless ``high_sampler_kwargs`` sets them.  PolyChord's low stage also
+    uses ``num_repeats = ndim // 2`` unless ``sampler_kwargs`` sets it: it
+    only has to find the modes and give the flow samples, and live points
+    do that better than repeats per point.  A low stage that samples
     uniformly with dynesty uses a fixed ellipsoid enlargement
     (``bootstrap=0``, and ``enlarge=2`` below 100 live points) unless you
     set one, ellipsoids from the start (``first_update``), and below 100
@@ -619,8 +624,15 @@ def _checkpoint(outdir, stage: str, sampler: str) -> dict:
 def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> int:
     """Low-stage nlive before the ``nlive // 5`` cap (measured; benchmarks/RESULTS.md).
 
-    PolyChord: 25 (120 000-165 000 calls on the Planck-like Gaussian against
-    760 000 at 100, flows as good).  dynesty's uniform sampling: 100.  With
+    PolyChord: 100, at ``num_repeats = ndim // 2`` (``_low_sampler_kwargs``;
+    tenth session).  At PolyChord's default ``5 * ndim`` repeats 25 live
+    points cost 120 000-165 000 calls on the Planck-like Gaussian (760 000
+    at 100) and, on the 4-mode mixture, 35 000-42 000 calls, but lost or
+    all but lost (mass <= 0.024) a mode in 4 of 10 runs.  100 points at
+    ``ndim // 2`` repeats: 49 000-56 000 calls on the Planck-like Gaussian,
+    14 400-15 900 on the mixture with every mode kept (smallest mass 0.043)
+    in 10 of 10 and an effective sample size of 510-550 (25 live: 89-136).
+    dynesty's uniform sampling: 100.  With
     25 (and the settings of ``_low_sampler_kwargs``) the Planck-like run
     totals 7.6-10.1 % of plain (median 8.5 %) instead of 16.2-18.1 %
     (20 seeds, eighth session), but on
@@ -671,10 +683,12 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     - ``bootstrap=0``: dynesty's default bootstrapped enlargement of the
       ellipsoids, estimated from 25 points in 6-D, made the Planck-like low
       run cost 63 000 calls (1.5 % efficiency), and 16 700-18 700 at 100
-      points; a fixed one at dynesty's 1.25 took 12 100-12 800 at 100.
+      points; a fixed one took 12 100-12 800 at 100.  With ``bootstrap=0``
+      and no ``enlarge``, dynesty 3.1.0 enlarges by 1 (none; its 1.25 is
+      for the MCMC methods), so these runs' ellipsoids hug the live points.
     - ``enlarge=LOW_ENLARGE`` (2) below ``LOW_ENLARGE_BELOW`` live points
       (these two only if neither ``bootstrap`` nor ``enlarge`` is set;
-      ``_small_fixed_bounds``): at 25 points 1.25 took 2 700 calls but its
+      ``_small_fixed_bounds``): at 25 points no enlargement took 2 700 calls but its
       bounds cut into the contour and the flows came out narrow (4 of 10
       failed the check, some that passed made high stages of 15 000-19 000
       calls); 2 took 3 300-3 700 and every flow passed.
