@@ -261,7 +261,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--nlive", type=int, default=500)
-    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's (25 for PolyChord and dynesty MCMC, 100 for uniform sampling, growing on a failed check)")
+    ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's (100 for PolyChord and dynesty's uniform sampling, 25 for its MCMC methods, growing on a failed check)")
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,

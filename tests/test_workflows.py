@@ -446,6 +446,48 @@ def test_stage_sampler_settings_for_dynesty():
     assert _level_broaden(1.7, "dynesty", 6, None, 25) == 1.7
 
 
+def test_high_stage_stopping_tolerance():
+    from flowprior.workflows import HIGH_DLOGZ, _high_run_kwargs
+
+    # dynesty's high stage stops at HIGH_DLOGZ unless the user set dlogz; other keys pass through.
+    assert _high_run_kwargs("dynesty", None) == {"dlogz": HIGH_DLOGZ}
+    assert _high_run_kwargs("dynesty", {"maxcall": 10}) == {"maxcall": 10, "dlogz": HIGH_DLOGZ}
+    assert _high_run_kwargs("dynesty", {"dlogz": 0.1}) == {"dlogz": 0.1}
+    assert _high_run_kwargs("polychord", {"precision_criterion": 0.01}) == {"precision_criterion": 0.01}
+    assert _high_run_kwargs("polychord", None) is None
+    # The user's dict is not changed.
+    user = {"maxcall": 10}
+    _high_run_kwargs("dynesty", user)
+    assert user == {"maxcall": 10}
+
+
+def test_high_stage_takes_the_users_dlogz(monkeypatch):
+    """A dlogz in run_kwargs reaches both stages; without one only the high stage gets HIGH_DLOGZ."""
+    from flowprior import workflows
+
+    seen = []
+    original = workflows._adapter
+
+    def spy_adapter(name):
+        adapter = original(name)
+
+        class Spy:
+            def __getattr__(self, key):
+                return getattr(adapter, key)
+
+            def run(self, *args, **kwargs):
+                seen.append((kwargs["nlive"], (kwargs.get("run_kwargs") or {}).get("dlogz")))
+                return adapter.run(*args, **kwargs)
+        return Spy()
+
+    monkeypatch.setattr(workflows, "_adapter", spy_adapter)
+    fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5)
+    assert seen == [(20, None), (100, workflows.HIGH_DLOGZ)]
+    seen.clear()
+    fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5, run_kwargs={"dlogz": 0.3})
+    assert seen == [(20, 0.3), (100, 0.3)]
+
+
 def test_high_stage_bounds_early_only_behind_a_tame_flow(monkeypatch):
     """The check's tail statistic decides dynesty's first_update in the high stage."""
     from flowprior import workflows
