@@ -83,6 +83,8 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
 POLYCHORD_NLIVE_LOW = 100
 POLYCHORD_LOW_REPEATS = 0.5
 POLYCHORD_HIGH_REPEATS = 0.5
+#: PolyChord's ``precision_criterion`` in the high stage (its default 0.001; see _high_run_kwargs).
+POLYCHORD_HIGH_PRECISION = 0.1
 #: Low-stage nlive for dynesty's uniform sampling and for its MCMC methods.
 DYNESTY_NLIVE_LOW_UNIF = 100
 DYNESTY_NLIVE_LOW_MCMC = 25
@@ -245,7 +247,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     unless ``high_sampler_kwargs`` sets them.  PolyChord's low stage also
     uses ``num_repeats = ndim // 2`` unless ``sampler_kwargs`` sets it: it
     only has to find the modes and give the flow samples, and live points
-    do that better than repeats per point.  A low stage that samples
+    do that better than repeats per point.  The high stage stops sooner than
+    the samplers' defaults (dynesty ``dlogz=1.0``, PolyChord
+    ``precision_criterion=0.1``; ``_high_run_kwargs``) unless you set them.
+    A low stage that samples
     uniformly with dynesty uses a fixed ellipsoid enlargement
     (``bootstrap=0``, and ``enlarge=2`` below 100 live points) unless you
     set one, ellipsoids from the start (``first_update``), and below 100
@@ -454,11 +459,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                        early_bounds=_tame(levels[-1] if grow_below is not None else None, trained))
         if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
             high_sk["live_points"] = _live_points(draws, nlive)
-        high_kwargs = {**kwargs, "sampler_kwargs": high_sk, "run_kwargs": _high_run_kwargs(sampler, run_kwargs)}
-        if sampler == "polychord" and run_kwargs:
+        high_rk = _high_run_kwargs(sampler, run_kwargs, high_sk)
+        if sampler == "polychord" and high_rk:
             # PolyChord has one settings object: a key the high stage sets
             # must not also come from run_kwargs.
-            high_kwargs["run_kwargs"] = {k: v for k, v in run_kwargs.items() if k not in high_sk}
+            high_rk = {k: v for k, v in high_rk.items() if k not in high_sk}
+        high_kwargs = {**kwargs, "sampler_kwargs": high_sk, "run_kwargs": high_rk}
         high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
                                         **_checkpoint(outdir, "high", sampler)), prior_transform)
         if paths:
@@ -637,8 +643,8 @@ def _default_nlive_low(sampler: str, ndim: int, sampler_kwargs: dict | None) -> 
     in 10 of 10 and an effective sample size of 510-550 (25 live: 89-136).
     dynesty's uniform sampling: 100.  With
     25 (and the settings of ``_low_sampler_kwargs``) the Planck-like run
-    totals 7.6-10.1 % of plain (median 8.5 %) instead of 16.2-18.1 %
-    (20 seeds, eighth session), but on
+    totals 6.5-9.6 % of plain (median 7.2 %, 20 seeds) instead of
+    15.4-16.8 % (10 seeds; tenth session, with ``HIGH_DLOGZ``), but on
     the 4-mode mixture its low runs cost 7 000-27 000 calls, and with an
     enlargement of 1.5 one lost a mode of mass 0.2 and its flow still
     passed the check (benchmarks/RESULTS.md): pass ``nlive_low=25`` for a
@@ -774,8 +780,11 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
     return out
 
 
-def _high_run_kwargs(sampler: str, run_kwargs: dict | None) -> dict | None:
-    """The high-resolution stage's run settings: the user's, and dynesty's ``dlogz`` (``HIGH_DLOGZ``).
+def _high_run_kwargs(sampler: str, run_kwargs: dict | None, high_sk: dict | None = None) -> dict | None:
+    """The high-resolution stage's stopping rule: the user's, else ``HIGH_DLOGZ`` or ``POLYCHORD_HIGH_PRECISION``.
+
+    ``high_sk`` are the stage's sampler settings (for PolyChord, which has
+    one settings object, a ``precision_criterion`` there is the user's too).
 
     Behind the flow the high stage's likelihood ``L / q`` is nearly flat, so
     the evidence is mostly in the first live points (draws of the flow) and
@@ -791,10 +800,22 @@ def _high_run_kwargs(sampler: str, run_kwargs: dict | None) -> dict | None:
     Planck-like runs), though both are 3-5 times the seeds' spread: it
     resolves the live points' share with ever fewer points.  ``dlogz`` in
     ``run_kwargs`` wins.
+
+    PolyChord stops when the live points hold ``precision_criterion`` of the
+    evidence (default 0.001) and then adds them too.  Same seeds and flows,
+    0.001 -> 0.1: Planck-like high stages 40 900-50 100 -> 12 900-16 200
+    calls, 4-mode mixture 26 900-41 900 -> 10 200-13 000; logZ moved by at
+    most 0.006 and PolyChord's logZerr by at most 0.001.  A
+    ``precision_criterion`` in ``sampler_kwargs``, ``run_kwargs`` or
+    ``high_sampler_kwargs`` wins.
     """
-    if sampler != "dynesty" or HIGH_DLOGZ is None or "dlogz" in (run_kwargs or {}):
-        return run_kwargs
-    return {**(run_kwargs or {}), "dlogz": HIGH_DLOGZ}
+    user = run_kwargs or {}
+    if sampler == "dynesty" and HIGH_DLOGZ is not None and "dlogz" not in user:
+        return {**user, "dlogz": HIGH_DLOGZ}
+    if (sampler == "polychord" and POLYCHORD_HIGH_PRECISION is not None
+            and "precision_criterion" not in user and "precision_criterion" not in (high_sk or {})):
+        return {**user, "precision_criterion": POLYCHORD_HIGH_PRECISION}
+    return run_kwargs
 
 
 def _tame(level: LowCheck | None, trained: FlowDensity) -> bool:

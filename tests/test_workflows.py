@@ -447,14 +447,18 @@ def test_stage_sampler_settings_for_dynesty():
 
 
 def test_high_stage_stopping_tolerance():
-    from flowprior.workflows import HIGH_DLOGZ, _high_run_kwargs
+    from flowprior.workflows import HIGH_DLOGZ, POLYCHORD_HIGH_PRECISION, _high_run_kwargs
 
     # dynesty's high stage stops at HIGH_DLOGZ unless the user set dlogz; other keys pass through.
     assert _high_run_kwargs("dynesty", None) == {"dlogz": HIGH_DLOGZ}
     assert _high_run_kwargs("dynesty", {"maxcall": 10}) == {"maxcall": 10, "dlogz": HIGH_DLOGZ}
     assert _high_run_kwargs("dynesty", {"dlogz": 0.1}) == {"dlogz": 0.1}
+    # PolyChord's high stage stops at POLYCHORD_HIGH_PRECISION unless the user set precision_criterion
+    # anywhere (run_kwargs, or sampler_kwargs / high_sampler_kwargs, which reach the stage's settings).
+    assert _high_run_kwargs("polychord", None, {"num_repeats": 3}) == {"precision_criterion": POLYCHORD_HIGH_PRECISION}
     assert _high_run_kwargs("polychord", {"precision_criterion": 0.01}) == {"precision_criterion": 0.01}
-    assert _high_run_kwargs("polychord", None) is None
+    assert _high_run_kwargs("polychord", None, {"precision_criterion": 0.01}) is None
+    assert _high_run_kwargs("polychord", {"max_ndead": 9}, {"precision_criterion": 0.01}) == {"max_ndead": 9}
     # The user's dict is not changed.
     user = {"maxcall": 10}
     _high_run_kwargs("dynesty", user)
