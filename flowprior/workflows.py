@@ -367,7 +367,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     draws = None  # the accepted level's check draws, for dynesty's high stage to start from
     while True:
         first = n_low == nlive_low  # the first level keeps the streams it always had
-        low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low)}
+        low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low, run_kwargs)}
         low, trained, train_time, fresh = _low_level(
             adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
             flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
@@ -684,8 +684,13 @@ def _uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
     return sample == "unif" or (sample == "auto" and ndim < 10)
 
 
-def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nlive_low: int) -> dict | None:
-    """The low-resolution stage's sampler settings: the user's, with exceptions for uniform sampling.
+def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nlive_low: int,
+                        run_kwargs: dict | None = None) -> dict | None:
+    """The low-resolution stage's sampler settings: the user's, with exceptions for PolyChord and uniform sampling.
+
+    PolyChord: ``num_repeats = max(1, ndim // 2)`` (``POLYCHORD_LOW_REPEATS``)
+    unless ``sampler_kwargs`` or ``run_kwargs`` set it (PolyChord has one
+    settings object); see ``_default_nlive_low`` for the measurements.
 
     dynesty's uniform sampling, each setting only where the user did not set it:
 
@@ -721,7 +726,9 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     """
     user = sampler_kwargs or {}
     if sampler == "polychord":
-        return {**user, "num_repeats": user.get("num_repeats", _polychord_repeats(POLYCHORD_LOW_REPEATS, ndim))}
+        if "num_repeats" in user or "num_repeats" in (run_kwargs or {}):
+            return sampler_kwargs
+        return {**user, "num_repeats": _polychord_repeats(POLYCHORD_LOW_REPEATS, ndim)}
     if sampler != "dynesty" or not _uniform_sampling(ndim, user):
         return sampler_kwargs
     out = dict(user)

@@ -148,6 +148,13 @@ def test_enhanced_run_matches_analytic_evidence():
     np.testing.assert_allclose(theta, prior_transform(res.samples_u), rtol=1e-10, atol=1e-10)
 
 
+def test_enhanced_run_takes_polychord_settings_from_run_kwargs():
+    """PolyChord has one settings object: the stages' defaults must not clash with the user's run_kwargs."""
+    res = fp.enhanced_run(loglike, prior_transform, D, sampler="polychord", nlive=100, nlive_low=20, seed=4,
+                          run_kwargs={"num_repeats": 2, "precision_criterion": 0.01})
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+
+
 def test_excluded_points_keep_the_full_prior_evidence():
     # PolyChord redraws prior points with logL = -inf, so its own logZ is that of
     # the prior restricted to the allowed region; the adapter corrects it with

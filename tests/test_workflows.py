@@ -423,6 +423,9 @@ def test_stage_sampler_settings_for_dynesty():
     assert _low_sampler_kwargs("polychord", 1, {"precision_criterion": 0.01}, 100) == {
         "precision_criterion": 0.01, "num_repeats": 1}
     assert _low_sampler_kwargs("polychord", 6, {"num_repeats": 30}, 25) == {"num_repeats": 30}
+    # ... set in run_kwargs (PolyChord's one settings object), it is not set twice.
+    assert _low_sampler_kwargs("polychord", 6, None, 100, {"num_repeats": 30}) is None
+    assert _low_sampler_kwargs("polychord", 6, {"nprior": 10}, 100, {"num_repeats": 30}) == {"nprior": 10}
     # The default setting is not shared: a run's settings dict must not be changed by a stage.
     _low_sampler_kwargs("dynesty", 6, None, 25)["first_update"]["min_eff"] = 1.0
     assert LOW_FIRST_UPDATE["min_eff"] == 60.0
