@@ -245,7 +245,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     dynesty's ``sample="unif"`` with ``bootstrap=0``, starting from the
     check's draws as live points, and PolyChord's ``num_repeats = ndim // 2``,
     unless ``high_sampler_kwargs`` sets them.  PolyChord's low stage also
-    uses ``num_repeats = ndim // 2`` unless ``sampler_kwargs`` sets it: it
+    uses ``num_repeats = ndim // 2`` unless ``sampler_kwargs`` or
+    ``run_kwargs`` set it: it
     only has to find the modes and give the flow samples, and live points
     do that better than repeats per point.  The high stage stops sooner than
     the samplers' defaults (dynesty ``dlogz=1.0``, PolyChord
@@ -459,12 +460,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                                        early_bounds=_tame(levels[-1] if grow_below is not None else None, trained))
         if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
             high_sk["live_points"] = _live_points(draws, nlive)
-        high_rk = _high_run_kwargs(sampler, run_kwargs, high_sk)
-        if sampler == "polychord" and high_rk:
-            # PolyChord has one settings object: a key the high stage sets
-            # must not also come from run_kwargs.
-            high_rk = {k: v for k, v in high_rk.items() if k not in high_sk}
-        high_kwargs = {**kwargs, "sampler_kwargs": high_sk, "run_kwargs": high_rk}
+        high_kwargs = {**kwargs, "sampler_kwargs": high_sk,
+                       "run_kwargs": _high_run_kwargs(sampler, run_kwargs, high_sk)}
         high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
                                         **_checkpoint(outdir, "high", sampler)), prior_transform)
         if paths:
@@ -788,10 +785,12 @@ def _high_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None,
 
 
 def _high_run_kwargs(sampler: str, run_kwargs: dict | None, high_sk: dict | None = None) -> dict | None:
-    """The high-resolution stage's stopping rule: the user's, else ``HIGH_DLOGZ`` or ``POLYCHORD_HIGH_PRECISION``.
+    """The high-resolution stage's run settings, with its stopping rule (``HIGH_DLOGZ``, ``POLYCHORD_HIGH_PRECISION``).
 
-    ``high_sk`` are the stage's sampler settings (for PolyChord, which has
-    one settings object, a ``precision_criterion`` there is the user's too).
+    ``high_sk`` are the stage's sampler settings.  PolyChord has one settings
+    object, so a ``precision_criterion`` there is the user's too, and a key
+    that ``high_sk`` sets is dropped from ``run_kwargs`` (the stage's
+    ``num_repeats`` wins over the user's).
 
     Behind the flow the high stage's likelihood ``L / q`` is nearly flat, so
     the evidence is mostly in the first live points (draws of the flow) and
@@ -817,11 +816,14 @@ def _high_run_kwargs(sampler: str, run_kwargs: dict | None, high_sk: dict | None
     ``high_sampler_kwargs`` wins.
     """
     user = run_kwargs or {}
-    if sampler == "dynesty" and HIGH_DLOGZ is not None and "dlogz" not in user:
+    if sampler == "dynesty" and "dlogz" not in user:
         return {**user, "dlogz": HIGH_DLOGZ}
-    if (sampler == "polychord" and POLYCHORD_HIGH_PRECISION is not None
-            and "precision_criterion" not in user and "precision_criterion" not in (high_sk or {})):
-        return {**user, "precision_criterion": POLYCHORD_HIGH_PRECISION}
+    if sampler == "polychord":
+        stage = high_sk or {}
+        out = {k: v for k, v in user.items() if k not in stage}
+        if "precision_criterion" not in user and "precision_criterion" not in stage:
+            out["precision_criterion"] = POLYCHORD_HIGH_PRECISION
+        return out if out or run_kwargs is not None else None
     return run_kwargs
 
 

@@ -462,6 +462,9 @@ def test_high_stage_stopping_tolerance():
     assert _high_run_kwargs("polychord", {"precision_criterion": 0.01}) == {"precision_criterion": 0.01}
     assert _high_run_kwargs("polychord", None, {"precision_criterion": 0.01}) is None
     assert _high_run_kwargs("polychord", {"max_ndead": 9}, {"precision_criterion": 0.01}) == {"max_ndead": 9}
+    # PolyChord has one settings object: a key the stage's sampler settings hold is not also passed as run_kwargs.
+    assert _high_run_kwargs("polychord", {"num_repeats": 7}, {"num_repeats": 3}) == {
+        "precision_criterion": POLYCHORD_HIGH_PRECISION}
     # The user's dict is not changed.
     user = {"maxcall": 10}
     _high_run_kwargs("dynesty", user)
