@@ -710,6 +710,15 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
       ``nlive / X`` calls to reach prior volume ``X``: 900 of the 3 500 calls
       of a 25-live Planck-like run.  That early phase holds no posterior
       mass, so bounding it early loses nothing the flow is trained on.
+    - ``bound=ModeEllipsoids(ndim)`` (``flowprior.integrations.dynesty_bounds``)
+      when the bootstrap is 0 and the user set no ``bound``: dynesty's
+      ellipsoids, plus one of its own for each detached cluster of fewer
+      than ``2 * ndim`` live points, which dynesty makes share an ellipsoid
+      spanning two modes.  4-mode mixture, 100 live points, seeds 0-19:
+      2 800-4 900 calls (median 3 600) instead of 3 700-7 500 (median
+      6 000), mode masses closer to the truth (largest deviation 4.1
+      instead of 8.3 errors); no cluster was carved on the Planck-like
+      Gaussian at 25 or 100 live points (eleventh session).
     - ``update_interval=LOW_UPDATE_INTERVAL`` (0.2) below
       ``LOW_ENLARGE_BELOW`` live points: bounds from 25 points go stale
       while the contour shrinks; refitting them every 5 points cost no
@@ -734,6 +743,10 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
     if _small_fixed_bounds(sampler, ndim, user, nlive_low):
         out["enlarge"] = LOW_ENLARGE
     out.setdefault("first_update", dict(LOW_FIRST_UPDATE))
+    if "bound" not in user and out.get("bootstrap") == 0:
+        from .integrations.dynesty_bounds import ModeEllipsoids
+
+        out["bound"] = ModeEllipsoids(ndim)
     if nlive_low < LOW_ENLARGE_BELOW:
         out.setdefault("update_interval", LOW_UPDATE_INTERVAL)
     return out

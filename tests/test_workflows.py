@@ -406,12 +406,26 @@ def test_stage_sampler_settings_for_dynesty():
     from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, HIGH_FIRST_UPDATE, LOW_FIRST_UPDATE,
                                      _high_sampler_kwargs, _level_broaden, _low_sampler_kwargs)
 
+    from flowprior.integrations.dynesty_bounds import ModeEllipsoids
+
+    def unbound(kwargs):  # the settings apart from the bound, which is checked on its own
+        bound = kwargs.pop("bound")
+        assert type(bound) is ModeEllipsoids and bound.ndim == 6
+        return kwargs
+
     # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
-    # ellipsoids from the start, refitted more often with few points.
-    assert _low_sampler_kwargs("dynesty", 6, None, 25) == {"bootstrap": 0, "enlarge": 2.0,
-                                                           "first_update": LOW_FIRST_UPDATE, "update_interval": 0.2}
-    assert _low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100) == {"sample": "unif", "bootstrap": 0,
-                                                                          "first_update": LOW_FIRST_UPDATE}
+    # ellipsoids from the start, refitted more often with few points, small clusters carved out.
+    assert unbound(_low_sampler_kwargs("dynesty", 6, None, 25)) == {
+        "bootstrap": 0, "enlarge": 2.0, "first_update": LOW_FIRST_UPDATE, "update_interval": 0.2}
+    assert unbound(_low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100)) == {
+        "sample": "unif", "bootstrap": 0, "first_update": LOW_FIRST_UPDATE}
+    assert unbound(_low_sampler_kwargs("dynesty", 6, {"bootstrap": 0}, 100)) == {
+        "bootstrap": 0, "first_update": LOW_FIRST_UPDATE}
+    # Each call has its own bound: dynesty updates it in place.
+    assert _low_sampler_kwargs("dynesty", 6, None, 100)["bound"] is not _low_sampler_kwargs("dynesty", 6, None, 100)["bound"]
+    # The user's bound is kept; with dynesty's bootstrapped enlargement the bound stays dynesty's.
+    assert _low_sampler_kwargs("dynesty", 6, {"bound": "single"}, 100)["bound"] == "single"
+    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.5}, 100) == {"enlarge": 1.5, "first_update": LOW_FIRST_UPDATE}
     # The user's own choices are kept, and MCMC methods and high dimensions are left alone.
     assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 100) == {"bootstrap": 5, "first_update": LOW_FIRST_UPDATE}
     assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0},
