@@ -714,8 +714,8 @@ def _low_sampler_kwargs(sampler: str, ndim: int, sampler_kwargs: dict | None, nl
       when the bootstrap is 0 and the user set no ``bound``: dynesty's
       ellipsoids, plus one of its own for each detached cluster of fewer
       than ``2 * ndim`` live points, which dynesty makes share an ellipsoid
-      spanning two modes.  4-mode mixture, 100 live points, seeds 0-19:
-      2 800-4 900 calls (median 3 600) instead of 3 700-7 500 (median
+      spanning two modes.  4-mode mixture, 100-live low runs alone, seeds
+      0-19: 2 800-4 900 calls (median 3 600) instead of 3 700-7 500 (median
       6 000), mode masses closer to the truth (largest deviation 4.1
       instead of 8.3 errors); no cluster was carved on the Planck-like
       Gaussian at 25 or 100 live points (eleventh session).
