@@ -1,32 +1,71 @@
 """Saving and loading flows: one safetensors file, JSON metadata, no pickle.
 
 Loading never executes code from the file: safetensors holds only arrays and a
-JSON header, and the flow is rebuilt from the recorded settings.
+JSON header, and the flow is rebuilt from the recorded settings.  The file
+carries a SHA-256 checksum of its metadata and tensors, and is read once, so a
+corrupt file or one replaced while it is read is refused, never half-used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 FORMAT = "flowprior"
-VERSION = 1
+#: Version 2 adds the checksum; version 1 files (none) still load.
+VERSION = 2
 _KEY = "flowprior"
+_SUM = "flowprior.sha256"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path, write) -> None:
-    """Call ``write(tmp)`` and then rename ``tmp`` to ``path``.
+    """Call ``write(tmp)`` on a fresh temporary file beside ``path``, then rename it to ``path``.
 
-    A crash mid-write never leaves a half-written file under the real name.
+    A crash mid-write never leaves a half-written file under the real name,
+    and two processes writing one path never share a temporary file: the
+    last rename wins and a reader sees one whole file or the other.  The
+    file gets the usual mode for new files (``0o666`` less the umask).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to (re)place.
+    write : callable
+        ``write(tmp)`` writes the whole content to the path ``tmp``.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _digest(meta_text: str, tensors: dict) -> str:
+    """SHA-256 of the metadata text and every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256(meta_text.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
 
 
 def save(flow, path) -> None:
@@ -65,15 +104,58 @@ def save(flow, path) -> None:
         "n_clusters": getattr(flow, "n_clusters_", None),
         "base_scale": np.asarray(flow.base_scale_, dtype=float).tolist(),
     }
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)}))
+    text = json.dumps(meta)
+    header = {_KEY: text, _SUM: _digest(text, tensors)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
 def _not_ours(path, why: str) -> ValueError:
     return ValueError(f"{path}: not a flowprior flow file ({why})")
 
 
+def _read(path) -> tuple[dict, dict]:
+    """The safetensors metadata and tensors of ``path``, from one read of the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    try:
+        (size,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + size]).get("__metadata__") or {}
+        tensors = load_tensors(data)
+    except (SafetensorError, struct.error, ValueError, RuntimeError, AttributeError, TypeError) as err:
+        raise _not_ours(path, f"cannot be read as safetensors: {err}") from None
+    return header, tensors
+
+
+def _verified_meta(path, header: dict, tensors: dict) -> dict:
+    """The flowprior metadata of a file, after its format, version and checksum are checked."""
+    if _KEY not in header:
+        raise _not_ours(path, "a safetensors file without flowprior metadata")
+    try:
+        meta = json.loads(header[_KEY])
+    except json.JSONDecodeError as err:
+        raise _not_ours(path, f"corrupt metadata: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _not_ours(path, f"format {meta.get('format') if isinstance(meta, dict) else meta!r}")
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{path}: written by a newer flowprior (file format {version!r}, this reads {VERSION})")
+    # Checked whenever a checksum is there or due, so a flipped version number cannot skip it.
+    if _SUM in header or version >= 2:
+        if header.get(_SUM) != _digest(header[_KEY], tensors):
+            raise ValueError(f"{path}: corrupt flowprior file (checksum mismatch: the file changed after it was "
+                             "written); save the flow again or restore a good copy")
+    return meta
+
+
 def load(path):
     """Read a flow written by :meth:`save`.
+
+    The file is read once and its checksum verified before the flow is built.
 
     Raises
     ------
@@ -81,34 +163,16 @@ def load(path):
         If ``path`` does not exist.
     ValueError
         If the file is not a flowprior file, is from a newer version, or is
-        corrupt.
+        corrupt (its checksum does not match).
     """
-    from safetensors import SafetensorError, safe_open
-
     from .base import build_maf
     from .maf import MAF
     from .piecewise import PiecewiseFlow
     from .spaces import Space
     from .training import TrainingRecord
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise _not_ours(path, f"cannot be read as safetensors: {err}") from None
-    if _KEY not in header:
-        raise _not_ours(path, "a safetensors file without flowprior metadata")
-    try:
-        meta = json.loads(header[_KEY])
-    except json.JSONDecodeError as err:
-        raise _not_ours(path, f"corrupt metadata: {err}") from None
-    if meta.get("format") != FORMAT:
-        raise _not_ours(path, f"format {meta.get('format')!r}")
-    if meta.get("version", 0) > VERSION:
-        raise ValueError(f"{path}: written by a newer flowprior (file format {meta['version']}, this reads {VERSION})")
+    header, tensors = _read(path)
+    meta = _verified_meta(path, header, tensors)
     classes = {"MAF": MAF, "PiecewiseFlow": PiecewiseFlow}
     try:
         cls = classes[meta["class"]]

@@ -10,6 +10,10 @@ so that ``∫ L' q du = ∫ L du = Z``: same evidence and posterior, while the
 new prior already sits on the posterior.  ``q`` may put mass outside the
 cube; ``L'`` is ``-inf`` there (the old prior is zero), so the identity
 still holds.
+
+The user's function is called only inside the cube, and ``user_calls``
+counts those calls: that, not the sampler's count of its own calls, is what
+the enhanced run reports as its cost (see :func:`user_calls`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ from .data import in_unit_cube
 
 
 class RepartitionedLikelihood:
-    """``log L(prior_transform(u)) - log q(u)``; picklable for pools and MPI."""
+    """``log L(prior_transform(u)) - log q(u)``; picklable for pools and MPI.
+
+    ``user_calls`` counts the calls of ``loglike`` made by this object (in
+    this process: a copy sent to a pool's worker counts there).
+    """
 
     def __init__(self, loglike, prior_transform, flow):
         self.loglike = loglike
         self.prior_transform = prior_transform
         self.flow = flow
+        self.user_calls = 0
 
     def __call__(self, u) -> float:
         u = np.asarray(u, dtype=float)
@@ -35,7 +44,40 @@ class RepartitionedLikelihood:
         if not in_unit_cube(u):
             return -np.inf
         logq = self.flow.log_prob(u)
-        return float(self.loglike(self.prior_transform(u))) - logq
+        theta = self.prior_transform(u)
+        self.user_calls += 1
+        return float(self.loglike(theta)) - logq
+
+
+class CountedLikelihood:
+    """A likelihood that counts the calls of the user's function it makes.
+
+    Wraps ``loglike``; if that keeps its own ``user_calls`` (a
+    :class:`RepartitionedLikelihood`, which skips the user's function outside
+    the cube) those made from now on are the count, else every call of this
+    object is one.  ``offset`` adds calls made before (a resumed run's).
+    """
+
+    def __init__(self, loglike, offset: int = 0):
+        self.loglike = loglike
+        self.offset = int(offset)
+        self._own = 0
+        self._inner_start = getattr(loglike, "user_calls", None)
+
+    def restart(self, offset: int) -> None:
+        """Count from ``offset`` on, forgetting the calls made so far."""
+        self.offset, self._own = int(offset), 0
+        self._inner_start = getattr(self.loglike, "user_calls", None)
+
+    @property
+    def user_calls(self) -> int:
+        if self._inner_start is None:
+            return self.offset + self._own
+        return self.offset + int(self.loglike.user_calls) - int(self._inner_start)
+
+    def __call__(self, theta) -> float:
+        self._own += 1
+        return self.loglike(theta)
 
 
 def physical(prior_transform, u: np.ndarray) -> np.ndarray:

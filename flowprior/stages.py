@@ -1,12 +1,15 @@
 """Stage files of an enhanced run, so an interrupted run resumes where it stopped.
 
 ``outdir`` holds ``config.json`` (the settings that define the run),
-``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
+``problem.json`` (the user's functions at a few points, see
+:mod:`flowprior.fingerprint`), ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
 ``checks.json`` (each low-resolution level's check, see
 :mod:`flowprior.lowcheck`), ``check.npz`` (the last check's draws, which
 dynesty's high stage starts from) and ``high.npz`` (the high-resolution
-result).  A rerun loads every finished stage and redoes nothing; a mismatched ``config.json`` is an error,
-never a silent reuse.  These files are plain data (no pickle).
+result).  A rerun loads every finished stage and redoes nothing; a mismatched ``config.json``, or a
+likelihood or prior transform that now gives other values, is an error, never a silent
+reuse.  These files are plain data (no pickle), each written to a fresh temporary name
+and renamed; an unreadable one is an error that names it.
 
 While a sampling stage runs, the sampler checkpoints it: ``low.dynesty`` /
 ``high.dynesty`` (dynesty's own save files, which are pickles: load only
@@ -18,14 +21,17 @@ unfinished stage from its checkpoint rather than from its beginning.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from . import fingerprint
 from .io import atomic_write
 from .result import Result
 
 CONFIG = "config.json"
+PROBLEM = "problem.json"
 #: File of each stage inside ``outdir``.
 STAGE_FILES = {"low": "low.npz", "flow": "flow.flow", "checks": "checks.json", "draws": "check.npz",
                "high": "high.npz"}
@@ -57,27 +63,85 @@ def _save_npz(path, arrays: dict) -> None:
         np.savez(f, **arrays)
 
 
-def check_config(outdir, config: dict) -> None:
-    """Create ``outdir`` with ``config``, or check that it was made with the same one."""
+def _unreadable(path, err: BaseException, stage: str) -> ValueError:
+    return ValueError(f"{path}: unreadable {stage} file ({type(err).__name__}: {err}); "
+                      f"delete it to redo that stage")
+
+
+def _read_npz(path, stage: str) -> dict:
+    """Every array of an ``.npz`` stage file (zip CRCs checked), or an error naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise _unreadable(path, err, stage) from None
+
+
+def work_files(outdir) -> list[str]:
+    """Names of the stage files and sampler checkpoints in ``outdir``: the work a rerun would reuse."""
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        return []
+    return sorted(p.name for p in outdir.iterdir()
+                  if p.name in STAGE_FILES.values() or p.name.split(".")[0] in ("low", "high"))
+
+
+def check_config(outdir, config: dict, loglike, prior_transform, ndim: int) -> int:
+    """Create ``outdir`` for ``config`` and this problem, or check that it was made for the same ones.
+
+    An ``outdir`` that holds no stage file yet (a run that stopped before its
+    first stage, or refused its settings) is simply made anew.  Otherwise its
+    settings must equal ``config`` and the user's functions must still give
+    the values recorded in ``problem.json`` (:mod:`flowprior.fingerprint`).
+
+    Returns
+    -------
+    int
+        Calls of the user's ``loglike`` made here (the fingerprint's).
+
+    Raises
+    ------
+    ValueError
+        On other settings, another problem, or unreadable files, naming them
+        and what to do.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    path = outdir / CONFIG
-    if not path.exists():
-        others = [p.name for p in outdir.iterdir() if p.name in STAGE_FILES.values()]
-        if others:
-            raise ValueError(f"outdir {outdir}: holds stage files {others} but no {CONFIG}; "
-                             "not written by this version of flowprior, refusing to reuse it")
+    path, problem = outdir / CONFIG, outdir / PROBLEM
+    work = work_files(outdir)
+    if not work:
+        stored = fingerprint.take(loglike, prior_transform, ndim)
+        # problem.json first: a config.json always has its fingerprint beside it.
+        atomic_write(problem, lambda p: p.write_text(json.dumps(stored, indent=1)))
         atomic_write(path, lambda p: p.write_text(json.dumps(config, indent=1)))
-        return
-    try:
-        old = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"outdir {outdir}: unreadable {CONFIG} ({err})") from None
+        return len(stored["logl"])
+    if not path.exists() or not problem.exists():
+        missing = CONFIG if not path.exists() else PROBLEM
+        raise ValueError(f"outdir {outdir}: holds stage files {work} but no {missing}; written by another version "
+                         "of flowprior, so they cannot be checked against this problem: use a new outdir")
+    old = _read_json(path, "settings (config)")
     diff = {k: (old.get(k), config.get(k)) for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)}
     if diff:
         shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
         raise ValueError(f"outdir {outdir}: made by a run with other settings ({shown}); "
                          "use a new outdir or the same settings")
+    stored = _read_json(problem, "problem fingerprint")
+    try:
+        return fingerprint.verify(stored, loglike, prior_transform, str(problem))
+    except (KeyError, TypeError) as err:
+        raise _unreadable(problem, err, "problem fingerprint") from None
+
+
+def _read_json(path, what: str) -> dict:
+    try:
+        value = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable {what} file ({err}); delete the outdir to start again") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: unreadable {what} file (not a JSON object); delete the outdir to start again")
+    return value
 
 
 def save_result(path, result: Result, nlive: int | None = None) -> None:
@@ -107,21 +171,23 @@ def load_result(path, sampler: str, names) -> Result:
     """Read a Result written by :func:`save_result`."""
     from anesthetic import NestedSamples
 
-    with np.load(path, allow_pickle=False) as f:
-        a = {k: f[k] for k in f.files}
-    ndim = a["theta"].shape[1]
-    columns = list(names) if names is not None else list(range(ndim))
-    birth = a["logL_birth"]
-    birth = int(birth) if birth.ndim == 0 else birth
-    samples = NestedSamples(data=a["theta"], logL=a["logL"], logL_birth=birth, columns=columns)
-    return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
-                  ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
+    a = _read_npz(path, "result")
+    try:
+        ndim = a["theta"].shape[1]
+        columns = list(names) if names is not None else list(range(ndim))
+        birth = a["logL_birth"]
+        birth = int(birth) if birth.ndim == 0 else birth
+        samples = NestedSamples(data=a["theta"], logL=a["logL"], logL_birth=birth, columns=columns)
+        return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
+                      ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
+    except (KeyError, IndexError, ValueError, TypeError) as err:
+        raise _unreadable(path, err, "result") from None
 
 
 def saved_nlive(path) -> int | None:
     """The ``nlive`` a result file was saved with, or None if it has none."""
-    with np.load(path, allow_pickle=False) as f:
-        return int(f["nlive"]) if "nlive" in f.files else None
+    a = _read_npz(path, "result")
+    return int(a["nlive"]) if "nlive" in a else None
 
 
 def load_checks(path) -> list[dict]:
@@ -131,7 +197,7 @@ def load_checks(path) -> list[dict]:
         return []
     try:
         return json.loads(path.read_text())["levels"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: unreadable record of the low-resolution checks ({err!r}); "
                          "delete it to redo the checks") from None
 
@@ -151,7 +217,9 @@ def load_draws(path, nlive_low: int) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as f:
-        if "nlive_low" not in f.files or int(f["nlive_low"]) != nlive_low:
-            return None
-        return {key: f[key] for key in ("v", "u", "logl")}
+    a = _read_npz(path, "check draws")
+    if "nlive_low" not in a or int(a["nlive_low"]) != nlive_low:
+        return None
+    if not all(key in a for key in ("v", "u", "logl")):
+        raise _unreadable(path, KeyError("v, u or logl"), "check draws")
+    return {key: a[key] for key in ("v", "u", "logl")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 import warnings
@@ -10,15 +11,18 @@ import numpy as np
 
 from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
-from .data import in_unit_cube
+from .data import check_names, in_unit_cube
 from .defensive import DefensiveFlow
+from .lock import OutdirLock
 from .lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
 from .mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
-from .mpi import on_root
+from .mpi import on_root, rank
 from .repartition import RepartitionedLikelihood, physical
 from .result import Result
 
 SAMPLERS = ("dynesty", "polychord")
+#: Fewest live points in the enhanced run's low stage: fewer leave too few samples to train a flow on.
+MIN_NLIVE_LOW = 5
 #: Default weight of the uniform cube in the enhanced run's prior (see benchmarks/RESULTS.md).
 DEFENSIVE = 0.0
 #: Default widening of the trained flow's Gaussian base in the enhanced run (see benchmarks/RESULTS.md),
@@ -39,6 +43,22 @@ def _check_common(ndim, nlive) -> None:
         raise ValueError(f"ndim: expected a positive integer, got {ndim!r}")
     if int(nlive) != nlive or nlive < 2:
         raise ValueError(f"nlive: expected an integer >= 2, got {nlive!r}")
+
+
+def _check_seed(seed):
+    """``seed`` as an int (NumPy integers too), a Generator or None; anything else is an error."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
+        return int(seed)
+    raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or None, got {seed!r}")
+
+
+def _check_inputs(ndim, nlive, names, seed, sampler):
+    """The arguments every workflow shares, checked before anything runs; returns ``(names, seed)``."""
+    _check_common(ndim, nlive)
+    adapter = _adapter(sampler)
+    return check_names(names, int(ndim)), _check_seed(seed), adapter
 
 
 def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500, seed=None,
@@ -67,8 +87,7 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     -------
     Result
     """
-    _check_common(ndim, nlive)
-    adapter = _adapter(sampler)
+    names, seed, adapter = _check_inputs(ndim, nlive, names, seed, sampler)
     result = adapter.run(loglike, prior_transform, ndim, nlive=nlive, seed=seed, names=names, pool=pool,
                          sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
     result.prior_transform = prior_transform
@@ -261,7 +280,12 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
 
     With ``outdir``, each stage writes its result there (see
     :mod:`flowprior.stages`); rerunning after an interruption loads the
-    finished stages and resumes at the first unfinished one.  Each stage has
+    finished stages and resumes at the first unfinished one.  The files are
+    reused only for the same settings and the same problem: your
+    ``loglike`` and ``prior_transform`` are re-evaluated at a few stored
+    points (:mod:`flowprior.fingerprint`), and a difference is an error.
+    One process at a time may use an ``outdir`` (a second gets an
+    :class:`~flowprior.lock.OutdirInUse` error).  Each stage has
     its own seed drawn from ``seed``, so a resumed run gives the same answer
     as an uninterrupted one.
 
@@ -276,16 +300,27 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     Result
         ``samples`` in physical parameters (with the repartitioned
         log-likelihood the sampler saw), ``logZ``, ``logZerr``, ``ncall``
-        (low, check, high, total), ``flow`` (the trained flow, broadened, and
+        (the calls of your ``loglike`` in each stage: low, check, high and
+        their total, carried over from the interrupted runs a resume
+        continues; and ``fingerprint``, the calls made in this call to
+        check ``outdir``'s files against your functions, not in the total),
+        ``flow`` (the trained flow, broadened, and
         a piecewise flow's pieces re-weighted: the high stage's prior apart
         from any defensive component), ``low`` (the
         last low-resolution run) and ``low_checks`` (a
         :class:`~flowprior.lowcheck.LowCheck` per level).
     """
-    _check_common(ndim, nlive)
+    names, seed, adapter = _check_inputs(ndim, nlive, names, seed, sampler)
     if nlive_low is None:
-        nlive_low = max(2, min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5))
+        if nlive // 5 < MIN_NLIVE_LOW:
+            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // 5 live points, at least "
+                             f"{MIN_NLIVE_LOW}: expected nlive >= {5 * MIN_NLIVE_LOW}, got {nlive!r} "
+                             "(or pass nlive_low)")
+        nlive_low = min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5)
     _check_common(ndim, nlive_low)
+    if nlive_low < MIN_NLIVE_LOW:
+        raise ValueError(f"nlive_low: expected at least {MIN_NLIVE_LOW} live points (fewer leave too few "
+                         f"samples to train a flow on), got {nlive_low!r}")
     if grow_below is not None and not (isinstance(grow_below, (int, float, np.integer, np.floating))
                                        and 0 < grow_below <= 1):
         raise ValueError(f"grow_below: expected a check score (relative effective sample size) in (0, 1] or None, "
@@ -297,7 +332,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         raise ValueError(f"broaden: expected a base scale >= 1 or None, got {broaden!r}")
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
-    adapter = _adapter(sampler)
+    adapter.check_settings(int(ndim), sampler_kwargs, run_kwargs)
     # Not None only for PolyChord under mpirun: then what runs once is done on
     # rank 0 and shared, while the PolyChord runs themselves take every rank.
     comm = adapter.mpi_comm() if sampler == "polychord" else None
@@ -322,162 +357,183 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                   "broaden": None if broaden is None else float(broaden),
                   "sampler_kwargs": _settings_repr(sampler_kwargs),
                   "run_kwargs": _settings_repr(run_kwargs), "high_sampler_kwargs": _settings_repr(high_sampler_kwargs),
-                  "seed": seed if isinstance(seed, (int, type(None))) else str(seed),
+                  "seed": seed,
                   "names": list(names) if names is not None else None,
                   "grow_below": None if grow_below is None else float(grow_below)}
         paths = stages.stage_paths(outdir)
-
-        # Under MPI every read and write of outdir is rank 0's, and what it
-        # finds is sent to the others (on_root): a rank that saw a stage file
-        # appear as rank 0 wrote it would skip a PolyChord run the others are
-        # waiting in.
-        on_root(comm, lambda: stages.check_config(outdir, config))
-    kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
-    checks_path = paths["checks"] if paths else None
-    levels = [LowCheck(**d) for d in on_root(comm, lambda: stages.load_checks(checks_path))] if paths else []
-    # Replay the recorded levels: which nlive_low is the current one?
-    n_low = int(nlive_low)
-    for i, rec in enumerate(levels):
-        if rec.nlive_low != n_low:
-            raise ValueError(f"outdir {outdir}: {checks_path.name} records level {i} at nlive_low {rec.nlive_low}, "
-                             f"expected {n_low} for these settings; delete it (and low.npz) to redo the low stage")
-        if i < len(levels) - 1:
+    # Under MPI every read and write of outdir is rank 0's, and what it
+    # finds is sent to the others (on_root): a rank that saw a stage file
+    # appear as rank 0 wrote it would skip a PolyChord run the others are
+    # waiting in.  Rank 0 holds the outdir's lock until the run returns.
+    with _outdir_lock(comm, outdir):
+        fingerprint_calls = 0
+        if paths:
+            checked = (CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim))
+            fingerprint_calls = on_root(comm, lambda: stages.check_config(outdir, config, *checked, int(ndim)))
+        kwargs = dict(names=names, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
+        checks_path = paths["checks"] if paths else None
+        levels = [LowCheck(**d) for d in on_root(comm, lambda: stages.load_checks(checks_path))] if paths else []
+        # Replay the recorded levels: which nlive_low is the current one?
+        n_low = int(nlive_low)
+        for i, rec in enumerate(levels):
+            if rec.nlive_low != n_low:
+                raise ValueError(f"outdir {outdir}: {checks_path.name} records level {i} at nlive_low {rec.nlive_low}, "
+                                 f"expected {n_low} for these settings; delete it (and low.npz) to redo the low stage")
+            if i < len(levels) - 1:
+                n_low = _next_level(n_low, nlive)
+                if n_low is None:
+                    raise ValueError(f"outdir {outdir}: {checks_path.name} records more levels than nlive "
+                                     f"{nlive} allows; delete it (and low.npz) to redo the low stage")
+        if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
             n_low = _next_level(n_low, nlive)
-            if n_low is None:
-                raise ValueError(f"outdir {outdir}: {checks_path.name} records more levels than nlive "
-                                 f"{nlive} allows; delete it (and low.npz) to redo the low stage")
-    if levels and not _accept(levels[-1], grow_below, _next_level(n_low, nlive)):
-        n_low = _next_level(n_low, nlive)
 
-    def stage_prior(trained: FlowDensity, scale: float, masses=None):
-        """A level's flow widened by ``scale``, the high stage's prior and its likelihood.
+        def stage_prior(trained: FlowDensity, scale: float, masses=None):
+            """A level's flow widened by ``scale``, the high stage's prior and its likelihood.
 
-        A piecewise flow's pieces are widened one by one and weighted by
-        ``masses`` (default: the low run's) times their widening volume
-        (:mod:`flowprior.mixing`).
-        """
-        scales = piece_scales(trained, scale, int(ndim))
-        wide = trained.broadened(scales) if np.any(np.asarray(scales) != 1) else trained
-        if len(trained.pieces_) > 1:
-            wide = wide.reweighted(volume_weights(trained.weights_ if masses is None else masses, scales, int(ndim)))
-        pri = DefensiveFlow(wide, defensive) if defensive else wide
-        # Checked inside the repartition so that a NaN names the physical
-        # parameters the user's likelihood saw, not the flow's hypercube point.
-        return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), pri)
+            A piecewise flow's pieces are widened one by one and weighted by
+            ``masses`` (default: the low run's) times their widening volume
+            (:mod:`flowprior.mixing`).
+            """
+            scales = piece_scales(trained, scale, int(ndim))
+            wide = trained.broadened(scales) if np.any(np.asarray(scales) != 1) else trained
+            if len(trained.pieces_) > 1:
+                wide = wide.reweighted(volume_weights(trained.weights_ if masses is None else masses, scales, int(ndim)))
+            pri = DefensiveFlow(wide, defensive) if defensive else wide
+            # Checked inside the repartition so that a NaN names the physical
+            # parameters the user's likelihood saw, not the flow's hypercube point.
+            return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), pri)
 
-    draws = None  # the accepted level's check draws, for dynesty's high stage to start from
-    while True:
-        first = n_low == nlive_low  # the first level keeps the streams it always had
-        low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low, run_kwargs)}
-        low, trained, train_time, fresh = _low_level(
-            adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
-            flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
-        recorded = bool(levels) and levels[-1].nlive_low == n_low
-        draws = None
-        if grow_below is not None and paths and recorded and not fresh:
-            level = n_low
-            draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
-        # A level checked before keeps the width its check settled on.
-        base_scale = _level_broaden(broaden, sampler, ndim, sampler_kwargs, n_low)
-        scale = base_scale if draws is None or levels[-1].broaden is None else levels[-1].broaden
-        wide, prior, like = stage_prior(trained, scale, None if draws is None else levels[-1].masses)
-        if grow_below is None:
-            break
-        nxt = _next_level(n_low, nlive)
-        if draws is None:  # a new level, a redone low run, or lost draws: check (again)
-            n_draws = max(100, int(nlive))
-            # The base is widened along WIDEN, each width checked, where the
-            # flow fails at the last level (it cannot grow) or, with dynesty,
-            # where it passes but shows a tail (tail_excess above WIDEN_TAIL):
-            # see _wider_scale for the measurements.
-            low_points = (low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights())
-            check_calls, i = 0, 0
-            while True:
-                ess, calls, draws = on_root(
-                    comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
-                check_calls += calls
-                low_masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
-                perfect = perfect_ess(low_masses, scales, int(ndim))
-                tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
-                                                         int(ndim), log_bound=log_peak(low_masses, scales, int(ndim))))
-                passes = ess / perfect >= grow_below
-                if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
-                    break
-                log_z = check_log_z(draws["logl"]) if np.isfinite(draws["logl"]).any() else None
-                wider = on_root(comm, lambda: _wider_scale(
-                    scale, base_scale, log_z, low_points, lambda s: stage_prior(trained, s)[1].log_prob, int(ndim),
-                    widest=not passes,
-                    log_bound_at=lambda s: log_peak(trained.weights_, piece_scales(trained, s, int(ndim)), int(ndim))))
-                if wider is None:
-                    break
-                scale, i = wider, i + 1
-                wide, prior, like = stage_prior(trained, scale)
-            if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
-                levels.pop()
-            checked = LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail)
-            if len(trained.pieces_) > 1 and not defensive and _accept(checked, grow_below, nxt):
-                # The check's weights say how much of the posterior each piece
-                # holds, better than the low run did (mixing module).
-                masses = check_masses(draws, wide.weights_, trained.weights_)
-                if masses is not None:
-                    old = prior
-                    wide, prior, like = stage_prior(trained, scale, masses)
-                    checked.masses = masses.tolist()
-                    if sampler == "dynesty":  # its live points are the check's draws, now of the new prior
-                        draws, calls = on_root(comm, lambda: redraw(draws, old, prior, like, stream(n_low, 1000),
-                                                                    pool))
-                        checked.check_calls += calls
-            levels.append(checked)
+        draws = None  # the accepted level's check draws, for dynesty's high stage to start from
+        while True:
+            first = n_low == nlive_low  # the first level keeps the streams it always had
+            low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low, run_kwargs)}
+            low, trained, train_time, fresh, verified = _low_level(
+                adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
+                flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
+            fingerprint_calls += verified
+            recorded = bool(levels) and levels[-1].nlive_low == n_low
+            draws = None
+            if grow_below is not None and paths and recorded and not fresh:
+                level = n_low
+                draws = on_root(comm, lambda: stages.load_draws(paths["draws"], level))
+            # A level checked before keeps the width its check settled on.
+            base_scale = _level_broaden(broaden, sampler, ndim, sampler_kwargs, n_low)
+            scale = base_scale if draws is None or levels[-1].broaden is None else levels[-1].broaden
+            wide, prior, like = stage_prior(trained, scale, None if draws is None else levels[-1].masses)
+            if grow_below is None:
+                break
+            nxt = _next_level(n_low, nlive)
+            if draws is None:  # a new level, a redone low run, or lost draws: check (again)
+                n_draws = max(100, int(nlive))
+                # The base is widened along WIDEN, each width checked, where the
+                # flow fails at the last level (it cannot grow) or, with dynesty,
+                # where it passes but shows a tail (tail_excess above WIDEN_TAIL):
+                # see _wider_scale for the measurements.
+                low_points = (low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights())
+                check_calls, i = 0, 0
+                while True:
+                    ess, calls, draws = on_root(
+                        comm, lambda: check_flow(like, ndim, n_draws, stream(n_low, 2 + i), pool))
+                    check_calls += calls
+                    low_masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
+                    perfect = perfect_ess(low_masses, scales, int(ndim))
+                    tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
+                                                             int(ndim), log_bound=log_peak(low_masses, scales, int(ndim))))
+                    passes = ess / perfect >= grow_below
+                    if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
+                        break
+                    log_z = check_log_z(draws["logl"]) if np.isfinite(draws["logl"]).any() else None
+                    wider = on_root(comm, lambda: _wider_scale(
+                        scale, base_scale, log_z, low_points, lambda s: stage_prior(trained, s)[1].log_prob, int(ndim),
+                        widest=not passes,
+                        log_bound_at=lambda s: log_peak(trained.weights_, piece_scales(trained, s, int(ndim)), int(ndim))))
+                    if wider is None:
+                        break
+                    scale, i = wider, i + 1
+                    wide, prior, like = stage_prior(trained, scale)
+                if recorded:  # this level's low run was redone (or its draws lost), so its old check is void
+                    levels.pop()
+                checked = LowCheck(n_low, int(low.ncall["total"]), ess, check_calls, perfect, scale, tail)
+                if len(trained.pieces_) > 1 and not defensive and _accept(checked, grow_below, nxt):
+                    # The check's weights say how much of the posterior each piece
+                    # holds, better than the low run did (mixing module).
+                    masses = check_masses(draws, wide.weights_, trained.weights_)
+                    if masses is not None:
+                        old = prior
+                        wide, prior, like = stage_prior(trained, scale, masses)
+                        checked.masses = masses.tolist()
+                        if sampler == "dynesty":  # its live points are the check's draws, now of the new prior
+                            draws, calls = on_root(comm, lambda: redraw(draws, old, prior, like, stream(n_low, 1000),
+                                                                        pool))
+                            checked.check_calls += calls
+                levels.append(checked)
+                if paths:
+                    snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
+                    on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
+                    on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
+            if _accept(levels[-1], grow_below, nxt):
+                break
+            n_low = nxt
             if paths:
-                snapshot, level, last = [lv.to_dict() for lv in levels], n_low, draws
-                on_root(comm, lambda: stages.save_draws(paths["draws"], last, level))
-                on_root(comm, lambda: stages.save_checks(checks_path, snapshot))
-        if _accept(levels[-1], grow_below, nxt):
-            break
-        n_low = nxt
-        if paths:
-            def forget_level() -> None:  # this level's files belong to a flow that failed its check
-                for stage in ("low", "flow", "draws", "high"):
-                    paths[stage].unlink(missing_ok=True)
-                stages.remove_checkpoint(outdir, "low", sampler)
-                stages.remove_checkpoint(outdir, "high", sampler)
+                def forget_level() -> None:  # this level's files belong to a flow that failed its check
+                    for stage in ("low", "flow", "draws", "high"):
+                        paths[stage].unlink(missing_ok=True)
+                    stages.remove_checkpoint(outdir, "low", sampler)
+                    stages.remove_checkpoint(outdir, "high", sampler)
 
-            on_root(comm, forget_level)
-    if grow_below is not None and levels[-1].score < grow_below:
-        warnings.warn(
-            f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}, base scale "
-            f"{scale:g}) is a poor importance "
-            f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
-            f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot "
-            f"grow further (limit nlive // 5 = {nlive // 5}); "
-            "the high-resolution stage may need many calls: pass a larger nlive",
-            stacklevel=2,
-        )
-    if paths and on_root(comm, paths["high"].exists):
-        high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
-    else:
-        high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs,
-                                       early_bounds=_tame(levels[-1] if grow_below is not None else None, trained))
-        if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
-            high_sk["live_points"] = _live_points(draws, nlive)
-        high_kwargs = {**kwargs, "sampler_kwargs": high_sk,
-                       "run_kwargs": _high_run_kwargs(sampler, run_kwargs, high_sk)}
-        high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
-                                        **_checkpoint(outdir, "high", sampler)), prior_transform)
-        if paths:
-            on_root(comm, lambda: stages.save_result(paths["high"], high))
-    # Every level's low run counts, the ones whose flows failed their check too.
-    low_calls = sum(lv.low_calls for lv in levels[:-1]) + low.ncall["total"]
-    check_calls = sum(lv.check_calls for lv in levels)
-    result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
-                    ncall={"low": low_calls, "check": check_calls, "high": high.ncall["total"],
-                           "total": low_calls + check_calls + high.ncall["total"]},
-                    samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=wide, low=low)
-    result.train_time = train_time
-    result.low_checks = levels
-    result.prior_transform = prior_transform
-    _warn_if_flow_too_narrow(result)
-    return result
+                on_root(comm, forget_level)
+        if grow_below is not None and levels[-1].score < grow_below:
+            warnings.warn(
+                f"the flow from the low-resolution run (nlive_low {levels[-1].nlive_low}, base scale "
+                f"{scale:g}) is a poor importance "
+                f"sampler of the posterior (effective sample size {levels[-1].ess_fraction:.1%} of its draws, "
+                f"{levels[-1].score:.2f} of a perfect flow's, below grow_below={grow_below}) and nlive_low cannot "
+                f"grow further (limit nlive // 5 = {nlive // 5}); "
+                "the high-resolution stage may need many calls: pass a larger nlive",
+                stacklevel=2,
+            )
+        if paths and on_root(comm, paths["high"].exists):
+            high = on_root(comm, lambda: stages.load_result(paths["high"], sampler, names))
+        else:
+            high_sk = _high_sampler_kwargs(sampler, ndim, sampler_kwargs, high_sampler_kwargs,
+                                           early_bounds=_tame(levels[-1] if grow_below is not None else None, trained))
+            if sampler == "dynesty" and draws is not None and "live_points" not in high_sk:
+                high_sk["live_points"] = _live_points(draws, nlive)
+            high_kwargs = {**kwargs, "sampler_kwargs": high_sk,
+                           "run_kwargs": _high_run_kwargs(sampler, run_kwargs, high_sk)}
+            high = _to_physical(adapter.run(like, prior, ndim, nlive=nlive, seed=high_seed, **high_kwargs,
+                                            **_checkpoint(outdir, "high", sampler)), prior_transform)
+            fingerprint_calls += high.ncall.get("fingerprint", 0)
+            if paths:
+                on_root(comm, lambda: stages.save_result(paths["high"], high))
+        # Every level's low run counts, the ones whose flows failed their check too.
+        low_calls = sum(lv.low_calls for lv in levels[:-1]) + low.ncall["total"]
+        check_calls = sum(lv.check_calls for lv in levels)
+        result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr,
+                        ncall={"low": low_calls, "check": check_calls, "high": high.ncall["total"],
+                               "total": low_calls + check_calls + high.ncall["total"],
+                               "fingerprint": fingerprint_calls},
+                        samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=wide, low=low)
+        result.train_time = train_time
+        result.low_checks = levels
+        result.prior_transform = prior_transform
+        _warn_if_flow_too_narrow(result)
+        return result
+
+
+@contextlib.contextmanager
+def _outdir_lock(comm, outdir):
+    """Hold ``outdir``'s lock on rank 0 (:class:`~flowprior.lock.OutdirLock`); nothing without ``outdir``."""
+    if outdir is None:
+        yield
+        return
+    lock = OutdirLock(outdir) if rank(comm) == 0 else None
+    on_root(comm, lambda: lock.acquire() and None)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _level_broaden(broaden: float | None, sampler: str, ndim: int, sampler_kwargs: dict | None,
@@ -573,8 +629,10 @@ def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, fl
         return paths["low"].exists() and stages.saved_nlive(paths["low"]) == n_low
 
     fresh = not (paths and on_root(comm, saved_low))
+    verified = 0
     if not fresh:
         low = on_root(comm, lambda: stages.load_result(paths["low"], sampler, names))
+        verified = on_root(comm, lambda: _verify_low(low, loglike, prior_transform, ndim, paths["low"]))
     else:
         if paths:
             def forget_later_stages() -> None:  # results of a previous low stage
@@ -585,6 +643,7 @@ def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, fl
             on_root(comm, forget_later_stages)
         low = adapter.run(loglike, prior_transform, ndim, nlive=n_low, seed=low_rng, **kwargs,
                           **_checkpoint(outdir, "low", sampler))
+        verified = low.ncall.get("fingerprint", 0)
         if paths:
             on_root(comm, lambda: stages.save_result(paths["low"], low, nlive=n_low))
 
@@ -605,7 +664,21 @@ def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, fl
 
     # Once, on rank 0 (every rank has the same low run), then pickled to the others.
     trained, train_time = on_root(comm, train)
-    return low, trained, train_time, fresh
+    return low, trained, train_time, fresh, verified
+
+
+def _verify_low(low: Result, loglike, prior_transform, ndim: int, path) -> int:
+    """Check the user's functions against a saved low stage's best points; return the calls made.
+
+    The fixed points of ``problem.json`` may all lie where the likelihood is
+    ``-inf``; these points lie where the posterior is.
+    """
+    from . import fingerprint
+
+    rows = fingerprint.best_rows(low.samples.logL.to_numpy(dtype=float))
+    stored = {"u": low.samples_u[rows], "theta": low.samples.iloc[rows, :ndim].to_numpy(dtype=float),
+              "logl": low.samples.logL.to_numpy(dtype=float)[rows].tolist()}
+    return fingerprint.verify(stored, CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), str(path))
 
 
 def _settings_repr(kwargs: dict | None) -> str:
