@@ -11,6 +11,7 @@ likelihoods for joint analyses.
 
 from .base import FlowDensity
 from .io import load
+from .lock import OutdirInUse
 from .maf import MAF
 from .marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality
 from .piecewise import PiecewiseFlow
@@ -21,7 +22,8 @@ from .spaces import Space
 from .workflows import enhanced_run, run
 
 __all__ = [
-    "MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "reweight", "Reweighted",
+    "MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",
+    "reweight", "Reweighted",
     "kl_divergence", "model_dimensionality", "Estimate", "MarginalLikelihood", "JointLikelihood",
     "UniformPrior", "LogUniformPrior", "GaussianPrior",
 ]

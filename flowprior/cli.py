@@ -8,7 +8,9 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,22 +37,128 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------- inputs
+#: What anesthetic's read_chains looks for, per format, given a chain root ``R``.
+CHAIN_FILES = (
+    ("PolyChord", "{r}_dead-birth.txt"),
+    ("MultiNest", "{r}dead-birth.txt or {r}ev.dat"),
+    ("Cobaya", "{r}.1.txt, {r}.2.txt, ..."),
+    ("UltraNest", "{r}/results/points.hdf5"),
+    ("NestedFit", "{r}/nf_output_points.txt"),
+    ("GetDist", "{r}.txt or {r}_1.txt, ..."),
+    ("CSV written by anesthetic", "{r}.csv"),
+)
+
+#: File endings that mark a chain root (the root is the name without them).
+ROOT_ENDINGS = ("_dead-birth.txt", "dead-birth.txt", "ev.dat", ".paramnames", ".updated.yaml", ".1.txt", "_1.txt",
+                ".csv")
+
+
+def expected_files(root: str) -> str:
+    """The files read_chains tries for ``root``, in words."""
+    return "; ".join(f"{name} {pattern.format(r=root)}" for name, pattern in CHAIN_FILES)
+
+
+def chain_roots(directory: Path, limit: int = 6) -> str:
+    """Chain roots found in ``directory`` (by their files' endings), for error messages."""
+    roots = set()
+    for f in directory.iterdir():
+        if f.is_dir() and ((f / "results" / "points.hdf5").exists() or (f / "nf_output_points.txt").exists()):
+            roots.add(f.name)
+            continue
+        for ending in ROOT_ENDINGS:
+            if f.name.endswith(ending) and len(f.name) > len(ending):
+                roots.add(f.name[: -len(ending)])
+                break
+    if not roots:
+        return f"no chain files in {directory}"
+    shown = sorted(roots)[:limit]
+    more = f" and {len(roots) - limit} more" if len(roots) > limit else ""
+    return f"roots found in {directory}: {', '.join(str(directory / r) for r in shown)}{more}"
+
+
 def read_chains(root: str):
-    """anesthetic samples from a chain root, with errors that say what was tried."""
+    """anesthetic samples from a chain root, with errors that say what was tried.
+
+    Rows whose ``logL`` is NaN are dropped with a warning on stderr that
+    counts them (anesthetic drops them itself from nested-sampling runs it
+    recomputes); an error if no row is left.
+
+    Returns
+    -------
+    samples : anesthetic samples
+    dropped : str or None
+        What was dropped for a NaN ``logL`` (the evidence of such chains is
+        unknown), or None.
+    """
+    import warnings
+
     from anesthetic import read_chains as _read
 
     path = Path(root)
-    if not path.parent.exists():
-        raise CLIError(f"chains {root}: directory {path.parent} does not exist")
-    if not any(path.parent.glob(path.name + "*")):
-        raise CLIError(f"chains {root}: no files starting with {path.name!r} in {path.parent}")
-    try:
-        samples = _read(str(root))
-    except Exception as err:  # anesthetic raises many kinds for unreadable files
-        raise CLIError(f"chains {root}: could not read them with anesthetic ({type(err).__name__}: {err})") from err
+    if not path.is_dir():
+        if not path.parent.exists():
+            raise CLIError(f"chains {root}: directory {path.parent} does not exist")
+        if not any(path.parent.glob(glob.escape(path.name) + "*")):
+            raise CLIError(f"chains {root}: no files starting with {path.name!r} in {path.parent}; "
+                           f"{chain_roots(path.parent)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            samples = _read(str(root))
+        except FileNotFoundError as err:
+            raise CLIError(_not_found(root, path)) from err
+        except Exception as err:  # anesthetic raises many kinds for unreadable files
+            text = " ".join(str(err).split())
+            why = f"{type(err).__name__}: {text}"
+            raise CLIError(f"chains {root}: could not read them with anesthetic ({why})") from err
+    dropped_by_anesthetic = False
+    for w in caught:
+        if "NaN encountered in logL" in str(w.message):
+            dropped_by_anesthetic = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if len(samples) == 0:
-        raise CLIError(f"chains {root}: no samples")
-    return samples
+        why = " (anesthetic dropped every row: logL is NaN in all of them)" if dropped_by_anesthetic else ""
+        raise CLIError(f"chains {root}: no samples{why}")
+    if dropped_by_anesthetic:
+        _warn(f"chains {root}: anesthetic dropped the rows whose logL is NaN while reading them "
+              f"({len(samples)} rows are left); check the likelihood that wrote these chains")
+        return samples, "anesthetic dropped rows whose logL is NaN"
+    return drop_nan_logl(samples, root)
+
+
+def _not_found(root: str, path: Path) -> str:
+    if path.is_dir():
+        return (f"chains {root}: a directory without UltraNest or NestedFit output; give a chain root inside it, "
+                f"e.g. {path / 'run'} for {path / 'run'}_dead-birth.txt ({chain_roots(path)})")
+    return (f"chains {root}: no chain files for this root; looked for {expected_files(root)} "
+            f"({chain_roots(path.parent)})")
+
+
+def drop_nan_logl(samples, root: str):
+    """``samples`` without the rows whose ``logL`` is NaN (counted on stderr), and what was dropped or None.
+
+    An error if no row is left.
+    """
+    frame = samples.drop_labels() if hasattr(samples, "drop_labels") else samples
+    if "logL" not in frame.columns:
+        return samples, None
+    nan = np.isnan(frame["logL"].to_numpy(dtype=float))
+    if not nan.any():
+        return samples, None
+    n = len(nan)
+    rows = np.flatnonzero(nan)
+    shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    if nan.all():
+        raise CLIError(f"chains {root}: logL is NaN in all {n} rows; nothing to use (check the likelihood that "
+                       "wrote these chains)")
+    _warn(f"chains {root}: dropped {int(nan.sum())} of {n} rows whose logL is NaN (rows [{shown}]); "
+          f"{n - int(nan.sum())} rows are used")
+    return samples[~nan], f"{int(nan.sum())} of {n} rows have a NaN logL"
+
+
+def _warn(message: str) -> None:
+    print(f"flowprior: warning: {message}", file=sys.stderr)
 
 
 def select(samples, params):
@@ -114,6 +222,36 @@ def parse_bounds(specs: list[str] | None, params: list[str]) -> list | None:
     return [tuple(table.get(n, (None, None))) for n in params]
 
 
+#: Most samples ``sample`` writes (and ``stats`` draws) in one command: 10^8 rows of a few parameters
+#: is a CSV of tens of GB.
+MAX_SAMPLES = 10**8
+#: Most flow samples ``check`` plots (a KDE of more is slow and no clearer).
+MAX_PLOT = 10**6
+#: Rows drawn and written at a time by ``sample`` (memory stays bounded for any -n).
+SAMPLE_CHUNK = 10**5
+
+
+def check_count(n: int, most: int, what: str = "-n") -> None:
+    """Raise unless ``1 <= n <= most``."""
+    if n < 1:
+        raise CLIError(f"{what}: expected a positive number of samples, got {n}")
+    if n > most:
+        raise CLIError(f"{what}: {n} is more than {most} (the most one command draws); split the work into several "
+                       "commands with different --seed")
+
+
+def check_output(path: str, what: str = "-o") -> None:
+    """Raise before any work if ``path`` cannot be written: a missing directory, or a directory itself."""
+    target = Path(path)
+    parent = target.parent
+    if not parent.is_dir():
+        raise CLIError(f"{what} {path}: directory {parent} does not exist; create it first")
+    if target.is_dir():
+        raise CLIError(f"{what} {path}: is a directory; give a file name")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"{what} {path}: directory {parent} is not writable")
+
+
 def load_flow(path: str):
     from .io import load
 
@@ -145,7 +283,8 @@ def _flow_samples(flow, n: int, seed: int):
 def cmd_train(args) -> None:
     from . import MAF, PiecewiseFlow
 
-    samples = read_chains(args.chains)
+    check_output(args.output)
+    samples, _ = read_chains(args.chains)
     sub, params = select(samples, args.params)
     bounds = parse_bounds(args.bounds, params)
     common = dict(n_transforms=args.n_transforms, hidden_features=tuple(args.hidden), max_epochs=args.max_epochs,
@@ -160,7 +299,10 @@ def cmd_train(args) -> None:
             raise CLIError("--split needs --piecewise")
         flow = MAF(**common)
     t0 = time.perf_counter()
-    flow.fit(sub, bounds=bounds)
+    try:
+        flow.fit(sub, bounds=bounds)
+    except RuntimeError as err:  # training diverged: a fact about these chains and settings, not a bug
+        raise CLIError(str(err)) from err
     wall = time.perf_counter() - t0
     flow.save(args.output)
     w = sub.get_weights()
@@ -206,18 +348,30 @@ def cmd_info(args) -> None:
 
 
 def cmd_sample(args) -> None:
+    from .base import make_rng
+
+    check_count(args.n, MAX_SAMPLES)
+    check_output(args.output)
     flow = load_flow(args.flow)
-    if args.n < 1:
-        raise CLIError(f"-n: expected a positive number of samples, got {args.n}")
     names = _names(flow)
-    x = flow.sample(args.n, seed=args.seed)
-    np.savetxt(args.output, x, delimiter=",", header=",".join(names), comments="")
+    rng = make_rng(args.seed)  # one stream: the chunks are the draws flow.sample(n, seed) makes at once
+    tmp = Path(args.output).with_name(f".{Path(args.output).name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(",".join(names) + "\n")
+            for start in range(0, args.n, SAMPLE_CHUNK):
+                np.savetxt(fh, flow.sample(min(SAMPLE_CHUNK, args.n - start), seed=rng), delimiter=",")
+        os.replace(tmp, args.output)
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"wrote {args.n} samples of {names} to {args.output}")
 
 
 def cmd_check(args) -> None:
+    check_count(args.n, MAX_PLOT)
+    check_output(args.output)
     flow = load_flow(args.flow)
-    samples = read_chains(args.chains)
+    samples, dropped = read_chains(args.chains)
     names = flow.names_
     if names is None:
         raise CLIError(f"{args.flow}: the flow has no parameter names, so it cannot be matched to chains")
@@ -235,7 +389,10 @@ def cmd_check(args) -> None:
           f"({outside.mean():.1%} of samples outside its bounds)")
     _print_pieces(flow)
     if hasattr(samples, "logZ") and "logL" in samples.drop_labels().columns:
-        _track_posterior(flow, samples, w, logq, outside)
+        if dropped:
+            print(f"posterior tracking: skipped: {dropped}, so the chains' evidence is unknown")
+        else:
+            _track_posterior(flow, samples, w, logq, outside)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,8 +417,17 @@ def _track_posterior(flow, samples, w, logq, outside) -> None:
               "prior); skipped")
         return
     logl = samples["logL"].to_numpy(dtype=float)
-    logp = logl - float(samples.logZ()) - np.sum(np.log(hi - lo))
-    ok = ~outside & np.isfinite(logp)
+    logz = float(samples.logZ())
+    if not np.isfinite(logz):
+        print(f"posterior tracking: the chains' evidence is {logz} (logL is not finite where the posterior has "
+              "mass); skipped")
+        return
+    logp = logl - logz - np.sum(np.log(hi - lo))
+    ok = ~outside & np.isfinite(logp) & (w > 0)
+    if not ok.any():
+        print("posterior tracking: no sample with positive weight has a finite logL inside the flow's bounds; "
+              "skipped")
+        return
     d = logp[ok] - logq[ok]
     wk = w[ok] / w[ok].sum()
     kl = float(np.sum(wk * d))
@@ -277,6 +443,7 @@ def cmd_stats(args) -> None:
     from .marginal import kl_divergence, model_dimensionality
     from .priors import UniformPrior
 
+    check_count(args.n, MAX_SAMPLES)
     post = load_flow(args.post)
     if args.prior == "uniform":
         bad = [n for n, (lo, hi) in zip(post.names_ or range(post.ndim_), post.bounds_) if lo is None or hi is None]
@@ -335,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("flow")
     c.add_argument("chains")
     c.add_argument("-o", "--output", required=True, help="PNG to write")
-    c.add_argument("-n", type=int, default=5000, help="flow samples to plot (default 5000)")
+    c.add_argument("-n", type=int, default=5000, help=f"flow samples to plot (default 5000, at most {MAX_PLOT:.0e})")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--dpi", type=int, default=90)
     c.set_defaults(func=cmd_check)
@@ -344,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw samples from a flow and write them as CSV with a header of names.",
                        epilog="example:\n  flowprior sample planck.flow -n 10000 -o samples.csv")
     s.add_argument("flow")
-    s.add_argument("-n", type=int, required=True, help="number of samples")
+    s.add_argument("-n", type=int, required=True, help=f"number of samples (at most {MAX_SAMPLES:.0e})")
     s.add_argument("-o", "--output", required=True, help="CSV file to write")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)

@@ -55,16 +55,14 @@ def read_samples(theta, weights=None, names=None) -> Samples:
                 labels = {c: str(frame.get_label(c)) for c in frame.columns.get_level_values(0)}
             frame = frame.drop_labels()
         cols = [c for c in frame.columns if c not in ANESTHETIC_COLUMNS]
+        _check_columns(frame, cols)
         labels = [labels.get(c, str(c)) for c in cols] if labels else None
         frame = frame[cols]
         if names is None:
             names = [str(c) for c in cols]
         x = frame.to_numpy(dtype=float)
     else:
-        try:
-            x = np.asarray(theta, dtype=float)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"theta: could not read as a float array ({err})") from None
+        x = _float_array(theta, "theta")
     if x.ndim != 2:
         raise ValueError(f"theta: expected a 2-D array of shape (n_samples, n_dims); got shape {x.shape}")
     n, d = x.shape
@@ -76,10 +74,7 @@ def read_samples(theta, weights=None, names=None) -> Samples:
     if weights is None:
         w = np.ones(n)
     else:
-        try:
-            w = np.asarray(weights, dtype=float)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"weights: could not read as a float array ({err})") from None
+        w = _float_array(weights, "weights")
         if w.shape != (n,):
             raise ValueError(f"weights: expected shape ({n},), one per row of theta; got {w.shape}")
         bad = ~np.isfinite(w)
@@ -91,6 +86,45 @@ def read_samples(theta, weights=None, names=None) -> Samples:
         if not w.sum() > 0:
             raise ValueError("weights: sum to zero; at least one sample needs a positive weight")
     return Samples(x, w, check_names(names, d, "one per column of theta"), labels)
+
+
+def _float_array(values, what: str) -> np.ndarray:
+    """``values`` as a float array; text and booleans are refused rather than converted."""
+    try:
+        raw = np.asarray(values)
+    except (TypeError, ValueError) as err:  # ragged nesting
+        raise ValueError(f"{what}: could not read as a float array ({err})") from None
+    if raw.dtype.kind in "USb":
+        kind = "booleans" if raw.dtype.kind == "b" else "text"
+        raise ValueError(f"{what}: holds {kind} (dtype {raw.dtype}); expected numbers")
+    try:
+        return raw.astype(float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}: could not read as a float array ({err})") from None
+
+
+def _check_columns(frame, cols) -> None:
+    """Raise for duplicated column names and for columns that do not hold numbers."""
+    dup = sorted({str(c) for c in cols if list(frame.columns).count(c) > 1})
+    if dup:
+        raise ValueError(f"theta: duplicated column names {dup}; each parameter needs one column of its own")
+    for c in cols:
+        col = frame[c]
+        kind = getattr(col.dtype, "kind", "O")
+        if kind in "iuf":
+            continue
+        if kind == "b":
+            raise ValueError(f"theta: column {str(c)!r} holds booleans (dtype {col.dtype}); expected numbers")
+        values = col.to_numpy(dtype=object)
+        bad = np.array([not _is_number(v) for v in values], dtype=bool)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"theta: column {str(c)!r} holds non-numbers (dtype {col.dtype}) in {_rows(bad)}; "
+                             f"e.g. row {r}: {values[r]!r}; expected numbers in every parameter column")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def check_names(names, d: int, per: str = "one per parameter") -> list[str] | None:
@@ -112,14 +146,20 @@ def column_names(frame) -> list[str]:
 
 
 def named_points(theta, names, ndim: int, what: str, owner: str) -> tuple[np.ndarray, bool]:
-    """Points as :func:`as_points`; a DataFrame's columns are matched to ``names`` first."""
+    """Points as :func:`as_points`, NaN refused; a DataFrame's columns are matched to ``names`` first."""
     if hasattr(theta, "columns") and names is not None:
         frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
         missing = [n for n in names if n not in frame.columns]
         if missing:
             raise ValueError(f"{what}: columns {missing} missing; the {owner}'s parameters are {names}")
         theta = frame[names].to_numpy(dtype=float)
-    return as_points(theta, ndim, what)
+    x, single = as_points(theta, ndim, what)
+    nan = np.isnan(x).any(axis=1)
+    if nan.any():
+        r = int(np.flatnonzero(nan)[0])
+        raise ValueError(f"{what}: NaN in {_rows(nan)}; e.g. row {r}: {x[r].tolist()}; expected numbers "
+                         "(a point outside the bounds is fine: its density is zero)")
+    return x, single
 
 
 def check_inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "theta") -> None:
@@ -127,7 +167,7 @@ def check_inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "the
     outside = ~np.all((x > lo) & (x < hi), axis=1)
     if outside.any():
         r = int(np.flatnonzero(outside)[0])
-        cols = np.flatnonzero((x[r] <= lo) | (x[r] >= hi))
+        cols = np.flatnonzero(~((x[r] > lo) & (x[r] < hi)))  # NaN counts as outside
         raise ValueError(
             f"{what}: samples outside the bounds (or on them) in {_rows(outside)}; e.g. row {r}, "
             f"column {int(cols[0])}: {float(x[r, cols[0]])!r} not in the open interval "
@@ -140,6 +180,34 @@ def check_enough(n_positive: int, minimum: int, what: str = "theta") -> None:
         raise ValueError(
             f"{what}: too few samples with positive weight to train a flow: {n_positive}, need at least {minimum}"
         )
+
+
+#: Kish effective sample size below which ``fit`` warns: the held-out fifth used
+#: for early stopping then carries about two samples' worth of weight.
+MIN_ESS = 10
+
+
+def warn_degenerate(x: np.ndarray, w: np.ndarray, names: list[str] | None) -> None:
+    """Warn about what a flow cannot learn from: constant columns, or weight on a few samples.
+
+    ``x`` and ``w`` are the positive-weight rows.
+    """
+    import warnings
+
+    const = np.flatnonzero(np.all(x == x[0], axis=0))
+    if len(const):
+        cols = [names[i] if names else int(i) for i in const]
+        warnings.warn(
+            f"theta: column(s) {cols} take one value ({', '.join(f'{x[0, i]:g}' for i in const[:5])}) in all "
+            f"{len(x)} samples with positive weight; a flow has no density to learn along them (it narrows "
+            "towards a spike while training). Leave them out of the fit, or fix them in the prior", stacklevel=3)
+    ess = float(w.sum() ** 2 / np.sum(w**2))
+    if ess < MIN_ESS:
+        warnings.warn(
+            f"weights: effective sample size (Kish) {ess:.1f} of {len(x)} samples with positive weight, below "
+            f"{MIN_ESS}: a few samples carry nearly all the weight, so the flow (and the held-out fifth used "
+            "for early stopping) learns from those few points. Use more samples, or check the weights "
+            "(log-weights passed as weights?)", stacklevel=3)
 
 
 def as_points(u, ndim: int, what: str = "u") -> tuple[np.ndarray, bool]:

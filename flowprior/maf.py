@@ -5,12 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from .base import FlowDensity, build_maf, make_rng
-from .data import check_enough, check_inside, read_samples
+from .data import check_enough, check_inside, read_samples, warn_degenerate
 from .spaces import Space, parse_bounds
 from .training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
 MIN_SAMPLES = 20
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value, minimum: int) -> bool:
+    """Whether ``value`` is a whole number >= ``minimum`` (``5`` or ``5.0``; not ``True``, NaN or inf)."""
+    return _is_real(value) and bool(np.isfinite(value)) and value == int(value) and value >= minimum
 
 
 class MAF(FlowDensity):
@@ -82,6 +91,7 @@ class MAF(FlowDensity):
         self.seed = seed
         self.device = device
         self.progress = progress
+        MAF._check_params(self)  # this class's settings; a subclass checks its own in its __init__
 
     def get_params(self) -> dict:
         """Constructor arguments (scikit-learn style), JSON-friendly except ``seed``."""
@@ -100,14 +110,24 @@ class MAF(FlowDensity):
         }
 
     def _check_params(self) -> None:
-        if int(self.n_transforms) != self.n_transforms or self.n_transforms < 1:
+        """Raise a ``ValueError`` naming the first setting that cannot train a flow."""
+        if not _is_int(self.n_transforms, 1):
             raise ValueError(f"n_transforms: expected a positive integer, got {self.n_transforms!r}")
-        if not len(self.hidden_features) or any(int(h) != h or h < 1 for h in self.hidden_features):
-            raise ValueError(f"hidden_features: expected positive integers, got {self.hidden_features!r}")
-        if not 0 < self.val_fraction < 1:
+        hidden = self.hidden_features
+        if isinstance(hidden, (str, bytes)) or not np.iterable(hidden) or not len(hidden) or not all(
+                _is_int(h, 1) for h in hidden):
+            raise ValueError(f"hidden_features: expected a sequence of positive integers, got {hidden!r}")
+        if not (_is_real(self.val_fraction) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.val_fraction!r}")
-        if self.max_epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
-            raise ValueError("max_epochs, batch_size and learning_rate must be positive")
+        if not _is_int(self.max_epochs, 1):
+            raise ValueError(f"max_epochs: expected a positive integer, got {self.max_epochs!r}")
+        if not _is_int(self.batch_size, 1):
+            raise ValueError(f"batch_size: expected a positive integer, got {self.batch_size!r}")
+        if not (_is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
+            raise ValueError(f"learning_rate: expected a positive finite number (Adam's step size, e.g. 3e-3), "
+                             f"got {self.learning_rate!r}")
+        if self.patience is not None and not _is_int(self.patience, 1):
+            raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
     @property
     def flow_(self):
@@ -138,6 +158,20 @@ class MAF(FlowDensity):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            For bad settings or samples, naming the argument and the rows.
+        RuntimeError
+            Where training diverges (a non-finite loss) before any epoch
+            improves on the untrained flow.
+
+        Warns
+        -----
+        UserWarning
+            For a column with one value in every positive-weight sample, or
+            a Kish effective sample size below ``flowprior.data.MIN_ESS``.
         """
         self._check_params()
         data = read_samples(theta, weights, names)
@@ -146,6 +180,7 @@ class MAF(FlowDensity):
         keep = data.weights > 0  # zero-weight rows carry no information for the fit
         check_enough(int(keep.sum()), MIN_SAMPLES)
         x, w = data.x[keep], data.weights[keep]
+        warn_degenerate(x, w, data.names)
         rng = make_rng(self.seed)
         space = Space.fit(x, w, lo, hi, whiten=self.whiten)
         flow, record = self._train_piece(x, w, space, rng)

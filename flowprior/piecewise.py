@@ -6,8 +6,8 @@ import numpy as np
 
 from .base import make_rng
 from .clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
-from .data import check_enough, check_inside, read_samples
-from .maf import MAF, MIN_SAMPLES
+from .data import check_enough, check_inside, read_samples, warn_degenerate
+from .maf import MAF, MIN_SAMPLES, _is_real
 from .spaces import Space, parse_bounds
 
 
@@ -92,6 +92,7 @@ class PiecewiseFlow(MAF):
         self.split = split
         self.n_jobs = n_jobs
         self.min_cluster_size = min_cluster_size
+        self._check_params()
 
     @property
     def flow_(self):
@@ -112,7 +113,7 @@ class PiecewiseFlow(MAF):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.overlap is not None and not (np.isfinite(self.overlap) and self.overlap > 0):
+        if self.overlap is not None and not (_is_real(self.overlap) and 0 < self.overlap < np.inf):
             raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
         if not (isinstance(self.split, (int, np.integer)) and not isinstance(self.split, bool) and self.split >= 1):
             raise ValueError(f"split: expected a positive integer (pieces per cluster), got {self.split!r}")
@@ -126,6 +127,7 @@ class PiecewiseFlow(MAF):
         n_all = len(data.x)
         keep = data.weights > 0
         check_enough(int(keep.sum()), MIN_SAMPLES)
+        warn_degenerate(data.x[keep], data.weights[keep], data.names)
         rng = make_rng(self.seed)
         global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi, whiten=False)
         y, _ = global_space.to_real(data.x[keep])

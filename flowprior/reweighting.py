@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .base import make_rng
+from .checked import ScalarLikelihood
 from .data import in_unit_cube
 from .repartition import physical
 
@@ -94,8 +95,11 @@ class Proposal:
                  width: float = 2.0):
         from .workflows import choose_flow
 
-        # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").
-        self.flow = choose_flow(u, weights, rng).fit(u, weights=weights)
+        # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").  A few
+        # dominant weights are reported by reweight itself (DOMINANT_SHARE), not as the flow's input.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="weights: effective sample size", category=UserWarning)
+            self.flow = choose_flow(u, weights, rng).fit(u, weights=weights)
         self.eps = eps
         self.mean = np.average(u, axis=0, weights=weights)
         cov = np.atleast_2d(np.cov(u.T, aweights=weights)) * width**2
@@ -139,13 +143,11 @@ class _Slow:
     def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = physical(self.prior_transform, u).astype(float).reshape(len(u), -1)
         if self.vectorized:
-            logl = np.asarray(self.loglike(theta), dtype=float)
-            if logl.shape != (len(u),):
-                raise ValueError(f"loglike (vectorized=True) returned shape {logl.shape} for {len(u)} points; "
-                                 f"expected ({len(u)},)")
+            logl = self._vectorized(theta)
         else:
+            # Each value is read as one number (text, bools and arrays raise, naming the point).
             mapper = self.pool.map if self.pool is not None else map
-            logl = np.array(list(mapper(self.loglike, list(theta))), dtype=float)
+            logl = np.array(list(mapper(ScalarLikelihood(self.loglike), list(theta))), dtype=float)
         self.ncall += len(u)
         bad = np.isnan(logl) | (logl == np.inf)
         if bad.any():
@@ -154,6 +156,28 @@ class _Slow:
                              f"({int(bad.sum())} of {len(u)} points in this batch); return -inf for excluded points")
         self.n_neg_inf += int(np.sum(logl == -np.inf))
         return theta, logl
+
+    def _vectorized(self, theta: np.ndarray) -> np.ndarray:
+        raw = np.asarray(self.loglike(theta))
+        n = len(theta)
+        if raw.dtype.kind not in "fiu":
+            raise ValueError(f"loglike (vectorized=True) returned an array of dtype {raw.dtype} for {n} points; "
+                             f"expected {n} real numbers (text and bools are refused)")
+        if raw.shape != (n,):
+            raise ValueError(f"loglike (vectorized=True) returned shape {raw.shape} for {n} points; "
+                             f"expected ({n},)")
+        return raw.astype(float)
+
+
+def _no_support(slow: _Slow, n_existing: int) -> ValueError:
+    """The error for a slow likelihood that is ``-inf`` at every point evaluated."""
+    n_flow = slow.ncall - n_existing
+    where = f"{n_existing} distinct draws of the fast posterior" + (f" and {n_flow} draws of a flow trained on it"
+                                                                   if n_flow else "")
+    return ValueError(
+        f"loglike: -inf at all {slow.ncall} points evaluated ({where}): the slow posterior has no support "
+        "where the fast posterior has mass, so reweighting cannot estimate it. Check loglike (and that it "
+        "takes the same parameters as the fast likelihood), or run the sampler on it directly")
 
 
 def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | None = None, prior_transform=None,
@@ -172,7 +196,8 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     loglike : callable
         The slow log-likelihood, ``theta -> float`` (or ``(n, d) -> (n,)``
         with ``vectorized=True``).  ``-inf`` gives weight zero (counted);
-        NaN or ``+inf`` raise.
+        NaN or ``+inf`` raise, and so do text, bools and arrays of more than
+        one value.
     target_neff : float
         Effective sample size to reach.
     max_calls : int, optional
@@ -195,17 +220,29 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     Returns
     -------
     Reweighted
+
+    Raises
+    ------
+    ValueError
+        For bad settings; for a ``loglike`` value that is not one real
+        number, NaN or ``+inf`` (naming the point); and where ``loglike`` is
+        ``-inf`` at every point evaluated (the fast posterior's draws and a
+        first batch of the flow's): the slow posterior then has no support
+        where the fast one has mass.
     """
     from anesthetic import Samples
 
-    if not (isinstance(target_neff, (int, float, np.integer, np.floating)) and target_neff > 0):
-        raise ValueError(f"target_neff: expected a positive number, got {target_neff!r}")
+    if not (_is_real(target_neff) and 0 < target_neff < math.inf):
+        raise ValueError(f"target_neff: expected a positive number (and finite), got {target_neff!r}")
     if max_calls is None:
         max_calls = int(20 * target_neff)
-    if int(max_calls) != max_calls or max_calls < 1:
+    if not _is_count(max_calls, 1):
         raise ValueError(f"max_calls: expected a positive integer, got {max_calls!r}")
-    if int(batch_size) != batch_size or batch_size < 10:
+    if not _is_count(batch_size, 10):
         raise ValueError(f"batch_size: expected an integer >= 10, got {batch_size!r}")
+    if max_existing is not None and not _is_count(max_existing, 1):
+        raise ValueError(f"max_existing: expected a positive integer (how many of the fast run's posterior draws "
+                         f"to reweight) or None (its effective sample size); got {max_existing!r}")
     u, logw_a, logl_a, logZ_a, logZerr_a, names, prior_transform = _read_fast(result, prior_transform, bounds)
     rng = make_rng(seed)
     slow = _Slow(loglike, prior_transform, vectorized, pool)
@@ -218,15 +255,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     idx = np.unique(_systematic(w_a, n_keep, rng), return_counts=True)
     rows, counts = idx
     theta_ex, logl_ex = slow(u[rows])
-    lr = np.exp(logl_ex - logl_a[rows])  # L_B / L_A at each distinct draw
-    r = counts * lr  # each draw counted as often as it was drawn
-    ratio = r.sum() / n_keep
-    var_ratio = np.sum(counts * (lr - ratio) ** 2) / max(n_keep - 1, 1) / n_keep
-    if ratio > 0:
-        logZ_ex = logZ_a + math.log(ratio)
-        logZerr_ex = math.sqrt(logZerr_a**2 + var_ratio / ratio**2)
-    else:
-        logZ_ex, logZerr_ex = -math.inf, math.inf
+    r, logZ_ex, logZerr_ex = _existing_estimate(logl_ex - logl_a[rows], counts, logZ_a, logZerr_a)
     parts = {"existing": {"calls": len(rows), "logZ": logZ_ex, "logZerr": logZerr_ex, "neff": _kish(r)}}
 
     # 2. Importance sampling from an adapting flow until neff or calls run out.
@@ -268,6 +297,8 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         batch_of = np.concatenate([batch_of, np.full(n, t)])
         t += 1
         logZ, logZerr, w_ex, w_is = pooled()
+        if slow.n_neg_inf == slow.ncall:  # the fast posterior and one batch of the flow: all -inf
+            break
         neff = _kish(np.concatenate([w_ex, w_is]))
         if bar is not None:
             bar.n = min(neff, float(target_neff))
@@ -275,6 +306,8 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
             bar.refresh()
     if bar is not None:
         bar.close()
+    if slow.n_neg_inf == slow.ncall:  # no point with L_B > 0: no estimate to give
+        raise _no_support(slow, len(rows))
     if len(logW_is):
         z_is, zerr_is = _is_estimate(logW_is, batch_of)
         parts["flow"] = {"calls": slow.ncall - len(rows), "logZ": z_is, "logZerr": zerr_is, "neff": _kish(w_is),
@@ -293,6 +326,33 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
                      max_weight_share=share, parts=parts, proposal=proposal)
     out.n_neg_inf = slow.n_neg_inf
     return out
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_count(value, minimum: int) -> bool:
+    """Whether ``value`` is a whole number >= ``minimum`` (``5`` or ``5.0``; not ``True``, NaN or inf)."""
+    return _is_real(value) and math.isfinite(value) and value == int(value) and value >= minimum
+
+
+def _existing_estimate(log_lr: np.ndarray, counts: np.ndarray, logZ_a: float, logZerr_a: float):
+    """Weights ``r`` (scaled), ``log Z_B`` and its error from the fast posterior's draws.
+
+    ``log_lr`` is ``log L_B - log L_A`` at each distinct draw and ``counts``
+    how often it was drawn.  Everything is scaled by the largest ratio, so a
+    slow likelihood far below the fast one does not underflow to zero.
+    """
+    n = int(counts.sum())
+    top = log_lr.max()
+    if top == -math.inf:
+        return np.zeros(len(log_lr)), -math.inf, math.inf
+    lr = np.exp(log_lr - top)  # L_B / L_A at each distinct draw, divided by the largest
+    r = counts * lr  # each draw counted as often as it was drawn
+    ratio = r.sum() / n
+    var_ratio = np.sum(counts * (lr - ratio) ** 2) / max(n - 1, 1) / n
+    return r, logZ_a + top + math.log(ratio), math.sqrt(logZerr_a**2 + var_ratio / ratio**2)
 
 
 def _is_estimate(logW: np.ndarray, batch_of: np.ndarray) -> tuple[float, float]:
@@ -323,6 +383,8 @@ def _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of):
         a_ex, a_is = (0.0, 1.0) if np.isfinite(logZ_is) else (1.0, 0.0)
     alpha = a_ex / (a_ex + a_is)
     ref = max(logZ_ex, logZ_is)
+    if ref == -math.inf:  # no point with L_B > 0 yet: zero evidence, zero weights (never NaN)
+        return -math.inf, math.inf, np.zeros_like(w_ex), np.zeros(len(logW_is))
     z = alpha * math.exp(logZ_ex - ref) + (1 - alpha) * math.exp(logZ_is - ref)
     logZ = ref + math.log(z)
     logZerr = 1 / math.sqrt(a_ex + a_is) if a_ex + a_is > 0 else math.inf

@@ -56,6 +56,7 @@ def remove_checkpoint(outdir, stage: str, sampler: str) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+        path.with_name(path.name + ".sha256").unlink(missing_ok=True)  # its checksum, if any
 
 
 def _save_npz(path, arrays: dict) -> None:

@@ -98,11 +98,33 @@ def train_flow(
     are small, a step costs the same on one thread as on two (measured), and
     one thread neither stalls when other work shares the cores nor
     oversubscribes them when pieces train in parallel.
+
+    A non-finite loss stops training: with a ``UserWarning`` where an
+    earlier epoch improved on the untrained flow (that epoch is kept),
+    with a ``RuntimeError`` otherwise.
     """
     with _threads(threads if str(device) == "cpu" else None):
         return _train(flow, y, w, rng=rng, max_epochs=max_epochs, learning_rate=learning_rate,
                       batch_size=batch_size, val_fraction=val_fraction, patience=patience, device=device,
                       progress=progress, desc=desc, lr_decay=lr_decay)
+
+
+def _diverged(desc: str, epoch: int, loss: float, which: str, learning_rate: float, record: TrainingRecord,
+              best: float) -> None:
+    """A non-finite loss: raise if nothing was learnt before it, else warn that the best epoch is kept.
+
+    Once a loss is non-finite the parameters are (or soon become) NaN, so
+    training stops either way; an untrained flow is never returned as if
+    trained.
+    """
+    import warnings
+
+    what = f"{desc}: the {which} loss became {loss} at epoch {epoch} (learning_rate={learning_rate:g})"
+    if record.best_epoch <= 0:
+        raise RuntimeError(f"{what}, before any epoch improved on the untrained flow: training diverged. "
+                           "Lower learning_rate, or check the samples (extreme values, huge weights)")
+    warnings.warn(f"{what}; training stopped there and kept epoch {record.best_epoch} (held-out loss "
+                  f"{best:.4f}). A lower learning_rate may train further", stacklevel=4)
 
 
 def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fraction, patience, device,
@@ -148,20 +170,33 @@ def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fracti
     for epoch in range(1, max_epochs + 1):
         flow.train()
         order = torch.as_tensor(rng.permutation(n_tr), device=device)
-        total = 0.0
+        total, bad_loss = 0.0, None
         for start_row in range(0, n_tr, batch_size):
             idx = order[start_row : start_row + batch_size]
             wb = wt[idx]
             if not wb.sum() > 0:
                 continue
             loss = _weighted_nll(flow, yt[idx], wb)
+            if not torch.isfinite(loss):  # a step on it would make the parameters NaN
+                bad_loss = float(loss)
+                break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
+        if bad_loss is not None:
+            bar.close()
+            _diverged(desc, epoch, bad_loss, "training", learning_rate, record, best)
+            record.stopped_early = True
+            break
         flow.eval()
         with torch.no_grad():
             val_loss = float(_weighted_nll(flow, yv, wv))
+        if not np.isfinite(val_loss) and np.isfinite(best):
+            bar.close()
+            _diverged(desc, epoch, val_loss, "held-out", learning_rate, record, best)
+            record.stopped_early = True
+            break
         if scheduler is not None and np.isfinite(val_loss):
             scheduler.step(val_loss)
         record.train_loss.append(total / n_tr)

@@ -528,7 +528,11 @@ def _outdir_lock(comm, outdir):
         yield
         return
     lock = OutdirLock(outdir) if rank(comm) == 0 else None
-    on_root(comm, lambda: lock.acquire() and None)
+
+    def acquire() -> None:  # every rank learns whether rank 0 got it
+        lock.acquire()
+
+    on_root(comm, acquire)
     try:
         yield
     finally:

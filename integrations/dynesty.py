@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from flowprior import fingerprint
 from flowprior.base import make_rng
+from flowprior.io import atomic_write
 from flowprior.checked import CheckedLikelihood, CheckedPrior
 from flowprior.repartition import CountedLikelihood
 from flowprior.result import Result
@@ -121,6 +125,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     else:
         sampler = dynesty.NestedSampler(like, prior, ndim, nlive=nlive, rstate=rng, **kwargs)
         if checkpoint is not None:
+            sampler.save = ChecksummedSave(sampler)
             rk["checkpoint_file"] = str(checkpoint)
         sampler.run_nested(**rk)
     res = sampler.results
@@ -133,12 +138,20 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
 
 
 def _restore(dynesty, checkpoint, pool, ndim: int, nlive: int):
-    """A sampler restored from ``checkpoint``, or an error that names the file and what to do."""
+    """A sampler restored from ``checkpoint``, or an error that names the file and what to do.
+
+    A save file written by :class:`ChecksummedSave` must match its checksum.
+    """
+    why = ChecksummedSave.mismatch(checkpoint)
     try:
+        if why is not None:
+            raise ValueError(why)
         sampler = dynesty.NestedSampler.restore(str(checkpoint), pool=pool)
     except Exception as err:  # unpickling a damaged file raises many types
         raise ValueError(f"checkpoint {checkpoint}: unreadable dynesty save file ({type(err).__name__}: {err}); "
                          "delete it to restart this stage from its beginning") from None
+    # Checkpoints of this run keep their checksums (older save files get them from now on).
+    sampler.save = ChecksummedSave(sampler)
     if sampler.ndim != ndim or sampler.nlive != nlive:
         raise ValueError(f"checkpoint {checkpoint}: a run with ndim {sampler.ndim}, nlive {sampler.nlive}; "
                          f"this one has ndim {ndim}, nlive {nlive}")
@@ -156,3 +169,53 @@ def _verify_live(sampler, like, prior, checkpoint) -> int:
     stored = {"u": np.asarray(sampler.live_u)[rows], "theta": np.asarray(sampler.live_v)[rows],
               "logl": logl[rows].tolist()}
     return fingerprint.verify(stored, like, prior, f"checkpoint {checkpoint}")
+
+
+class ChecksummedSave:
+    """dynesty's ``save`` for one sampler, with a SHA-256 of each save file beside it (``<file>.sha256``).
+
+    dynesty's save file is a pickle: a flipped bit in its arrays unpickles to
+    a silently different state.  The checksum file is written before the
+    save file is renamed into place and lists the new and the previous
+    checksum, so whenever the process is killed the save file matches one
+    of them.  The object is kept on the sampler (``sampler.save``), so it
+    is saved with it and goes on after a restore.
+    """
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __call__(self, fname) -> None:
+        from dynesty.utils import save_sampler
+
+        path = Path(fname)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".save", dir=path.parent)
+        os.close(fd)
+        try:
+            save_sampler(self.sampler, tmp)
+            digest = _sha256(tmp)
+            sums = _sums_path(path)
+            old = sums.read_text().split()[:1] if sums.exists() else []
+            atomic_write(sums, lambda p: p.write_text("\n".join([digest, *old]) + "\n"))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def mismatch(fname) -> str | None:
+        """Why the save file ``fname`` fails its checksum, or None (also when it has none)."""
+        sums = _sums_path(Path(fname))
+        if not sums.exists():
+            return None
+        if _sha256(fname) not in sums.read_text().split():
+            return f"checksum mismatch with {sums.name}: the file changed after it was written"
+        return None
+
+
+def _sums_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -22,6 +22,14 @@ Known PolyChord behaviours this adapter works around:
   quick finish (see ``_Likelihood``) and the exception is re-raised after
   ``run_polychord`` returns.
 - The likelihood must return a Python ``float``.
+- While generating its initial live points PolyChord redraws every point
+  at or below ``logzero``: a likelihood with no support in the prior keeps
+  it drawing forever.  The adapter stops it with an error after as many
+  draws as dynesty makes (``NO_SUPPORT_ROUNDS``).
+- Reading a resume file that is cut short, or written for other
+  dimensions, stops the whole process (a Fortran "End of file", exit 2):
+  the adapter reads the file through first and raises a ``ValueError``
+  naming it.
 
 Under ``mpirun`` an MPI-built pypolychord runs every PolyChord on all ranks of
 ``MPI.COMM_WORLD`` at once (it takes no communicator): rank 0 hands out the
@@ -42,11 +50,13 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 
 import numpy as np
 
 from flowprior.base import make_rng
 from flowprior.checked import CheckedLikelihood, CheckedPrior
+from flowprior.integrations.polychord_resume import CallLog, check_resume
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
 
@@ -62,6 +72,11 @@ INSTALL_HINT = (
 GOOD = ".good"
 #: PolyChord's file_root inside a ``checkpoint`` directory.
 CHECKPOINT_ROOT = "stage"
+#: Suffix of the file beside a checkpoint's resume file that counts the user's calls (see ``CallLog``).
+NCALL_SUFFIX = ".ncall"
+#: As dynesty does: a run stops with an error when its first ``NO_SUPPORT_ROUNDS * nlive`` prior
+#: draws all have logL at or below ``logzero`` (PolyChord itself would draw forever).
+NO_SUPPORT_ROUNDS = 1000
 # Settings this adapter owns: they come from run()'s own arguments.
 _OWNED = {"nlive": "pass nlive= to run()", "seed": "pass seed= to run()"}
 # Output files the adapter reads back; switching them off would leave it nothing to read.
@@ -171,41 +186,103 @@ class _Likelihood:
     - before any valid point, ``poison`` lies just above ``logzero``: a
       value at or below ``logzero`` is redrawn while PolyChord generates its
       live points, which never ends if every call fails.
+
+    PolyChord also draws forever when the likelihood is at or below
+    ``logzero`` everywhere: after ``max_invalid`` such calls and no valid
+    one, a ``ValueError`` becomes the stored error (:meth:`no_support`).
+
+    :attr:`ncall` counts the calls of the user's function: the calls of
+    ``loglike``, or, when ``loglike`` keeps its own count ``user_calls``
+    (the enhanced run's repartitioned likelihood, which answers ``-inf``
+    outside the cube without calling the user's function), the increase of
+    that count.  With a :class:`CallLog` the count is also kept on disk.
     """
 
-    def __init__(self, loglike, prior_transform, ndim: int, logzero: float, resume_file: str | None = None):
+    def __init__(self, loglike, prior_transform, ndim: int, logzero: float, resume_file: str | None = None, *,
+                 max_invalid: int | None = None, log: CallLog | None = None):
         self.resume_file = resume_file
         self.loglike = CheckedLikelihood(loglike)
         self.prior = CheckedPrior(prior_transform, ndim)
         self.ndim = ndim
+        self.logzero = logzero
         self.floor = 0.5 * logzero if math.isfinite(logzero) and logzero < 0 else -1e300
         self.best = -math.inf
         self.poison = self.floor
-        self.ncall = 0
         self.error: BaseException | None = None
+        self.max_invalid = max_invalid
+        self.invalid = 0  # calls at or below logzero before the first valid one
+        self.valid = False
+        self.log = log
+        self.own = 0
+        self.counter = loglike if _keeps_count(loglike) else None
+        self.counter_start = int(loglike.user_calls) if self.counter is not None else 0
+
+    @property
+    def ncall(self) -> int:
+        """Calls of the user's function made through this object."""
+        if self.counter is None:
+            return self.own
+        return int(self.counter.user_calls) - self.counter_start
 
     def __call__(self, u) -> tuple[float, list[float]]:
         if self.error is not None:
             return self.poison, [0.0] * self.ndim
+        if self.log is not None:
+            self.log.watch()
         try:
             # Copy: PolyChord hands over a view of its own buffer, which a
             # user's function must not keep or modify.
             theta = self.prior(np.array(u, dtype=float))
-            self.ncall += 1
+            self.own += 1
+            self._store()  # before the call too: a process killed inside it still counts it
             logl = self.loglike(theta)
         except BaseException as err:  # noqa: BLE001 - re-raised after the run (KeyboardInterrupt too)
-            self.error = err
-            if self.resume_file is not None and os.path.exists(self.resume_file):
-                # The poisoned finish below would overwrite the checkpoint with
-                # a plateau of fake points; keep the last good one to put back.
-                shutil.copyfile(self.resume_file, self.resume_file + GOOD)
-            self.poison = max(self.best + 1.0, self.floor)  # never at or below logzero
+            self.fail(err)
             return self.poison, [0.0] * self.ndim
-        if logl > self.best and math.isfinite(logl):
-            self.best = logl
+        self._store()
+        if logl > self.logzero:
+            self.valid = True
+            if logl > self.best and math.isfinite(logl):
+                self.best = logl
+        elif not self.valid and self.max_invalid is not None:
+            self.invalid += 1
+            if self.invalid >= self.max_invalid:
+                self.fail(self.no_support())
+                return self.poison, [0.0] * self.ndim
         # -inf is a legitimate "excluded point"; PolyChord treats anything at
         # or below logzero as outside the prior (see run()'s Notes).
         return float(logl), theta.tolist()
+
+    def _store(self) -> None:
+        if self.log is not None:
+            self.log.store(self.ncall)
+
+    def no_support(self) -> ValueError:
+        """The error for a likelihood that was invalid at every prior draw so far."""
+        return ValueError(f"loglike was -inf (or at most PolyChord's logzero, {self.logzero:g}) at all "
+                          f"{self.invalid} prior draws: the likelihood has no support in the prior; check loglike "
+                          "and prior_transform (PolyChord would draw forever)")
+
+    def fail(self, err: BaseException) -> None:
+        """Keep ``err`` to raise after the run, and steer PolyChord to a stop."""
+        self.error = err
+        if self.resume_file is not None and os.path.exists(self.resume_file):
+            # The poisoned finish would overwrite the checkpoint with a
+            # plateau of fake points; keep the last good one to put back.
+            try:
+                shutil.copyfile(self.resume_file, self.resume_file + GOOD)
+            except OSError:
+                pass  # restore_checkpoint then removes the poisoned file
+        self.poison = max(self.best + 1.0, self.floor)  # never at or below logzero
+
+    def dump(self, *_) -> None:
+        """pypolychord's ``dumper``: PolyChord has just written a new resume file."""
+        if self.error is not None or self.log is None:
+            return  # a poisoned finish's resume files are never the checkpoint
+        try:
+            self.log.mark()
+        except BaseException as err:  # noqa: BLE001 - KeyboardInterrupt while hashing
+            self.fail(err)
 
     def restore_checkpoint(self) -> None:
         """After a failed run, put back the resume file from before the error.
@@ -221,10 +298,14 @@ class _Likelihood:
             os.remove(self.resume_file)
 
 
-def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict):
-    """A PolyChordSettings with the adapter's defaults and the caller's overrides."""
-    settings = PolyChordSettings(ndim, ndim)
-    known = set(vars(settings))
+def _keeps_count(loglike) -> bool:
+    """Whether ``loglike`` counts the user's calls itself, in an integer ``user_calls``."""
+    count = getattr(loglike, "user_calls", None)
+    return isinstance(count, (int, np.integer)) and not isinstance(count, bool)
+
+
+def _check_keys(known: set, kwargs: dict) -> None:
+    """Refuse settings PolyChord does not have, the adapter's own, and switching off files it reads."""
     for key in kwargs:
         if key in _OWNED:
             raise ValueError(f"sampler_kwargs[{key!r}]: {_OWNED[key]}")
@@ -234,6 +315,37 @@ def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict)
     for key in _NEEDED_FILES:
         if key in kwargs and not kwargs[key]:
             raise ValueError(f"sampler_kwargs[{key!r}]=False: the adapter reads that output file back")
+
+
+def _merged(sampler_kwargs: dict | None, run_kwargs: dict | None) -> dict:
+    """The two settings dicts as one (PolyChord has one settings object); a key in both is an error."""
+    sk, rk = dict(sampler_kwargs or {}), dict(run_kwargs or {})
+    both = sk.keys() & rk.keys()
+    if both:
+        raise ValueError(f"sampler_kwargs and run_kwargs both set {sorted(both)}; PolyChord has one settings object")
+    return {**sk, **rk}
+
+
+def check_settings(ndim: int, sampler_kwargs: dict | None, run_kwargs: dict | None) -> None:
+    """Refuse settings that :func:`run` would refuse, before anything runs.
+
+    Raises
+    ------
+    ImportError
+        If pypolychord is not installed.
+    ValueError
+        For a key in both dicts, an unknown PolyChord setting, ``nlive`` or
+        ``seed`` (set by the run itself), or switching off an output file
+        the adapter reads back.
+    """
+    _, PolyChordSettings = _import()
+    _check_keys(set(vars(PolyChordSettings(int(ndim), int(ndim)))), _merged(sampler_kwargs, run_kwargs))
+
+
+def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict):
+    """A PolyChordSettings with the adapter's defaults and the caller's overrides."""
+    settings = PolyChordSettings(ndim, ndim)
+    _check_keys(set(vars(settings)), kwargs)
     settings.nlive = int(nlive)
     settings.seed = int(seed)
     settings.feedback = 0
@@ -292,6 +404,45 @@ def _full_prior_evidence(logZ: float, logZerr: float, info: dict) -> tuple[float
     return logZ + math.log(p), math.sqrt(logZerr**2 + (1 - p) / nprior)
 
 
+def _output_root(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, serial: bool) -> tuple:
+    """``(base_dir, file_root, start)`` of a run, on rank 0; ``start`` from :func:`_resume_state`.
+
+    A ``checkpoint`` directory resumes whenever it holds a resume file; a
+    caller's own ``base_dir``/``file_root`` only with ``read_resume``.
+    """
+    if checkpoint is not None:
+        os.makedirs(checkpoint, exist_ok=True)
+        base_dir, file_root = str(checkpoint), CHECKPOINT_ROOT
+        log_file = os.path.join(base_dir, file_root + NCALL_SUFFIX)
+        start = _resume_state(os.path.join(base_dir, file_root + ".resume"), log_file, ndim, settings.grade_dims)
+        if not serial and os.path.exists(log_file):
+            os.remove(log_file)  # not kept under MPI (see run's Notes), so never left stale
+        return base_dir, file_root, start
+    base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
+    file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
+    resume_file = os.path.join(base_dir, file_root + ".resume")
+    start = _resume_state(resume_file if settings.read_resume else None, None, ndim, settings.grade_dims)
+    return base_dir, file_root, start
+
+
+def _resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade_dims) -> dict:
+    """Whether a run resumes, and the user's calls it carries over.
+
+    ``resume``: a resume file exists (it is checked: :func:`check_resume`).
+    ``ncall``: calls before this run, from the call log ``log_file`` when it
+    goes with that resume file (``counted_by`` "flowprior"), else PolyChord's
+    own count in the resume file ("polychord").  ``digest``: the resume
+    file's SHA-256.
+    """
+    if resume_file is None or not os.path.exists(resume_file):
+        return {"resume": False, "ncall": 0, "counted_by": None, "digest": None}
+    header, digest = check_resume(resume_file, ndim, ndim, [int(d) for d in grade_dims])
+    logged = CallLog.read(log_file) if log_file is not None else None
+    if logged is not None and logged[1] == digest:
+        return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest}
+    return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest}
+
+
 def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
         sampler_kwargs: dict | None = None, run_kwargs: dict | None = None, checkpoint=None) -> Result:
     """Run PolyChord and collect its output.
@@ -323,15 +474,17 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         Without ``base_dir`` the run writes to a fresh temporary directory
         that is deleted afterwards; pass ``base_dir`` to keep the files.
         ``read_resume`` and ``write_resume`` are false unless given: to
-        resume, pass ``base_dir``, ``file_root`` and both as true.
+        resume, pass ``base_dir``, ``file_root`` and both as true (the
+        resume file is checked as with ``checkpoint``, and ``ncall``
+        carries PolyChord's own count of the calls before it).
     checkpoint : str or Path, optional
         A directory for PolyChord's resume files (``write_resume``): if it
         already holds a resume file, the run continues from it
-        (``read_resume``).  If the user's code raises, the last resume file
-        written before the error is put back, not the one PolyChord writes
-        while being steered to a stop.  Excludes ``base_dir`` and
-        ``file_root``.  A resumed run's ``ncall`` counts only the calls
-        since the resume.
+        (``read_resume``) after checking that PolyChord can read it through.
+        If the user's code raises, the last resume file written before the
+        error is put back, not the one PolyChord writes while being steered
+        to a stop.  Beside it, ``stage.ncall`` counts the user's calls made
+        for the stage (see Notes).  Excludes ``base_dir`` and ``file_root``.
 
     Returns
     -------
@@ -339,20 +492,28 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         ``samples`` (physical parameters, with PolyChord's logL and birth
         contours), ``samples_u`` (the same points in the hypercube),
         ``logZ`` and ``logZerr`` from PolyChord's ``.stats`` file, and
-        ``ncall["total"]``: the calls to ``loglike`` counted by the adapter
-        (summed over the ranks under MPI).
+        ``ncall["total"]``: the calls of the user's function (see Notes;
+        summed over the ranks under MPI).
         ``raw`` is pypolychord's ``PolyChordOutput``, with ``version``,
         ``files`` (the output root, or None when the temporary directory
-        was deleted), ``prior_info`` and ``ncall`` added.
+        was deleted), ``prior_info``, ``ncall`` and ``resumed`` added
+        (None, or ``{"ncall": calls before this run, "counted_by":
+        "flowprior" or "polychord"}``).
 
     Raises
     ------
     ImportError
         If pypolychord is not installed (it is not on PyPI).
     ValueError
-        For ``pool``, unknown or conflicting settings, or (after the run) a
-        NaN likelihood or badly shaped prior point
-        (:mod:`flowprior.checked`).
+        For ``pool``, unknown or conflicting settings, a resume file that
+        PolyChord could not read through (cut short, damaged, or written
+        for another ``ndim`` or ``grade_dims``: PolyChord would stop the
+        whole process; the message names the file to delete), or (after the
+        run) a NaN likelihood, a badly shaped prior point
+        (:mod:`flowprior.checked`) or a likelihood with no support: at or
+        below ``logzero`` at each of the first ``1000 * nlive`` prior draws
+        (``NO_SUPPORT_ROUNDS``, dynesty's limit; PolyChord would draw
+        forever).
     Exception
         Whatever the user's ``loglike`` or ``prior_transform`` raised,
         re-raised after PolyChord has stopped (under MPI on the rank where
@@ -366,7 +527,38 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     ``ncall`` is counted here, not read from the ``.stats`` file: PolyChord's
     own ``nlike`` counts only points with logL above ``logzero`` (so it
     misses ``-inf`` points), can overflow to ``*****`` in the file, and in
-    the measured runs was one call short of the real count.
+    the measured runs was one call short of the real count.  It counts the
+    calls of ``loglike``; a ``loglike`` object with an integer attribute
+    ``user_calls`` (the enhanced run's repartitioned likelihood, which
+    answers ``-inf`` outside the cube without calling the user's function)
+    is trusted for the count instead: the increase of ``user_calls`` during
+    the run.
+
+    A run resumed from ``checkpoint`` continues from PolyChord's last
+    resume file, which PolyChord writes after the initial live points,
+    each time the live points' volume shrinks by ``compression_factor``
+    (``e**-1`` by default) and at the end.  What it reproduces:
+
+    - the same checkpoint, seed and settings give the same run, point for
+      point (PolyChord is deterministic given its seed);
+    - a finished checkpoint gives back the finished run's result, with no
+      new calls;
+    - ``ncall`` is every call of the user's function made for the stage
+      since it started afresh, in every process: those before the resume
+      file, those made after it by a process that was then stopped or
+      killed (kept in ``stage.ncall`` at each call), and the resumed
+      run's.  If ``stage.ncall`` is missing or belongs to another resume
+      file (and always under MPI, where each rank counts its own calls),
+      it is PolyChord's own count up to the resume file instead, with a
+      warning outside MPI; ``raw.resumed`` says which.
+
+    What it does not: the result of the uninterrupted run.  PolyChord's
+    resume file holds no random state, and PolyChord seeds its generator
+    from ``seed`` at every start, so the continuation draws other random
+    numbers than the uninterrupted run would have, and redoes the work
+    done after the resume file was written.  Its ``logZ`` and samples are
+    a valid nested sampling run from the same point, statistically
+    equivalent, not equal.
 
     PolyChord treats a point with logL at or below ``logzero`` (including
     ``-inf``) as outside the prior and redraws it while generating the
@@ -386,11 +578,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     lib = _library()
     _check_mpi_usable(lib)
     comm = mpi_comm(lib)
-    sk, rk = dict(sampler_kwargs or {}), dict(run_kwargs or {})
-    both = sk.keys() & rk.keys()
-    if both:
-        raise ValueError(f"sampler_kwargs and run_kwargs both set {sorted(both)}; PolyChord has one settings object")
-    kwargs = {**sk, **rk}
+    kwargs = _merged(sampler_kwargs, run_kwargs)
 
     rng = make_rng(seed)
     # PolyChord's seed is a C int and must be positive (negative = clock).
@@ -402,29 +590,30 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
             raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
     own_dir = "base_dir" not in kwargs and checkpoint is None
 
-    def output_root() -> tuple[str, str, bool]:
-        if checkpoint is not None:
-            os.makedirs(checkpoint, exist_ok=True)
-            resume = os.path.join(checkpoint, CHECKPOINT_ROOT + ".resume")
-            return str(checkpoint), CHECKPOINT_ROOT, os.path.exists(resume)
-        base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
-        file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
-        return base_dir, file_root, bool(settings.read_resume)
-
     # Under MPI all ranks run one PolyChord, which needs one output root (and
     # one decision to resume, else the ranks take different branches): rank 0's.
-    settings.base_dir, settings.file_root, settings.read_resume = on_root(comm, output_root)
-    resume_file = None
-    if checkpoint is not None:
-        resume_file = os.path.join(settings.base_dir, settings.file_root + ".resume")
-        settings.write_resume = True
-    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero), resume_file)
+    settings.base_dir, settings.file_root, start = on_root(
+        comm, lambda: _output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None))
+    settings.read_resume = start["resume"]
     root = os.path.join(settings.base_dir, settings.file_root)
+    resume_file = log = None
+    if checkpoint is not None:
+        resume_file = root + ".resume"
+        settings.write_resume = True
+        if comm is None:
+            log = CallLog(root + NCALL_SUFFIX, resume_file, start["ncall"], start["digest"])
+            if start["counted_by"] == "polychord":
+                warnings.warn(f"{root + NCALL_SUFFIX} is missing or belongs to another resume file: ncall carries "
+                              f"PolyChord's own count of the calls before {resume_file} was written "
+                              f"({start['ncall']}), which leaves out calls at or below logzero and calls made "
+                              "after it", UserWarning, stacklevel=3)
+    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero), resume_file, log=log,
+                       max_invalid=None if start["resume"] else NO_SUPPORT_ROUNDS * int(nlive))
     try:
         # Identity prior (pypolychord's default): PolyChord samples u itself.
         failure = output = None
         try:
-            output = pypolychord.run_polychord(like, ndim, ndim, settings)
+            output = pypolychord.run_polychord(like, ndim, ndim, settings, dumper=like.dump)
         except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
             failure = err
         if comm is not None:
@@ -449,9 +638,12 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
 
         (u, theta, logl, logl_birth), output = on_root(comm, read)
         # Each rank counted its own calls (under MPI mostly the workers').
-        ncall = like.ncall if comm is None else comm.allreduce(like.ncall)
+        ncall = start["ncall"] + (like.ncall if comm is None else comm.allreduce(like.ncall))
         output.ncall = ncall
+        output.resumed = {"ncall": start["ncall"], "counted_by": start["counted_by"]} if start["resume"] else None
     finally:
+        if log is not None:
+            log.close()
         if own_dir and rank(comm) == 0:
             shutil.rmtree(settings.base_dir, ignore_errors=True)
 

@@ -60,6 +60,17 @@ class FailsAfter:
         return self.loglike(x)
 
 
+class Narrow:
+    """A Gaussian likelihood cut to a strip that misses problem.json's fixed points."""
+
+    def __init__(self, shift):
+        self.shift = shift
+
+    def __call__(self, x):
+        r = (x - MU - self.shift) / 0.05
+        return -0.5 * float(r @ r) if abs(x[0] - 0.45) < 0.04 else -np.inf
+
+
 class EditedAwayFromFixedPoints:
     """``loglike_a`` at problem.json's fixed points, 0.001 above it elsewhere (picklable, for checkpoints)."""
 
@@ -94,17 +105,11 @@ def test_the_same_problem_reuses_a_finished_outdir(finished):
 
 def test_stage_files_are_checked_where_the_posterior_is(tmp_path):
     # -inf at the fixed points, so only the low stage's best points tell the two apart.
-    def narrow(shift):
-        def loglike(x):
-            r = (x - MU - shift) / 0.05
-            return -0.5 * float(r @ r) if abs(x[0] - 0.45) < 0.04 else -np.inf
-        return loglike
-
     outdir = tmp_path / "run"
-    fp.enhanced_run(narrow(0.0), prior_transform, D, outdir=outdir, grow_below=None, **SETTINGS)
+    fp.enhanced_run(Narrow(0.0), prior_transform, D, outdir=outdir, grow_below=None, **SETTINGS)
     (outdir / "high.npz").unlink()
     with pytest.raises(ValueError, match=r"low.npz: loglike gives other values"):
-        fp.enhanced_run(narrow(0.01), prior_transform, D, outdir=outdir, grow_below=None, **SETTINGS)
+        fp.enhanced_run(Narrow(0.01), prior_transform, D, outdir=outdir, grow_below=None, **SETTINGS)
 
 
 def test_a_checkpoint_refuses_another_likelihood(tmp_path):
@@ -186,12 +191,18 @@ def test_a_corrupt_stage_file_is_named(tmp_path, finished, stage):
         fp.enhanced_run(loglike_a, prior_transform, D, outdir=outdir, **SETTINGS)
 
 
-def test_a_corrupt_dynesty_checkpoint_is_named(tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "bit flip"])
+def test_a_corrupt_dynesty_checkpoint_is_named(tmp_path, damage):
     settings = dict(SETTINGS, run_kwargs={"checkpoint_every": 0})
     with pytest.raises(RuntimeError, match="interrupted"):
         fp.enhanced_run(FailsAfter(loglike_a, 300), prior_transform, D, outdir=tmp_path / "cut", **settings)
     path = tmp_path / "cut" / "low.dynesty"
-    path.write_bytes(path.read_bytes()[:1000])
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[:1000]
+    else:  # in the arrays' bytes, which unpickle to another state without a checksum
+        data[int(0.8 * len(data))] ^= 0x04
+    path.write_bytes(data)
     with pytest.raises(ValueError, match=r"low.dynesty: unreadable dynesty save file .* delete it"):
         fp.enhanced_run(loglike_a, prior_transform, D, outdir=tmp_path / "cut", **settings)
 

@@ -1,5 +1,11 @@
 """The PolyChord adapter (needs a pypolychord built from PolyChordLite's source)."""
 
+import math
+import shutil
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -218,6 +224,7 @@ def test_checkpoint_resumes_after_an_interruption(tmp_path):
 
     res = polychord.run(counting, prior_transform, D, nlive=50, seed=5, **kw)
     assert 0 < len(rest) < whole.ncall["total"] - 3000
+    assert res.ncall["total"] == 6000 + len(rest)  # the interrupted run's calls, the failed one included
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
     mean = np.average(res.samples[[0, 1]].to_numpy(), axis=0, weights=res.samples.get_weights())
     assert np.all(np.abs(mean - MU) < 4 * SIGMA / np.sqrt(res.samples.neff()))
@@ -257,3 +264,214 @@ def test_reweight_a_polychord_run_to_a_slow_likelihood(plain):
     mean = np.average(theta, axis=0, weights=rw.samples.get_weights())
     assert np.all(np.abs(mean - mu_b) < 4 * sigma_b / np.sqrt(rw.neff))
     np.testing.assert_allclose(rw.samples["logL"].to_numpy()[:5], [slow(p) for p in theta[:5]])
+
+
+def test_likelihood_without_support_raises_instead_of_hanging():
+    # PolyChord redraws initial points until nlive of them have logL above logzero:
+    # with -inf everywhere it drew forever.  The adapter stops after 1000 nlive
+    # draws without one valid point, as dynesty does.
+    calls = []
+
+    def nowhere(x):
+        calls.append(1)
+        if len(calls) > 200_000:  # the old behaviour: fail the test, not hang it
+            raise RuntimeError("still drawing")
+        return -np.inf
+
+    with pytest.raises(ValueError, match=r"loglike was -inf .* at all 50000 prior draws"):
+        fp.run(nowhere, prior_transform, D, sampler="polychord", nlive=50, seed=1)
+    assert len(calls) == 50_000
+    # Stopping leaves nothing behind that breaks the next run.
+    res = fp.run(loglike, prior_transform, D, sampler="polychord", nlive=50, seed=1)
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+
+
+def test_sparse_support_is_not_mistaken_for_none():
+    # One prior draw in 1 600 is valid: more invalid draws in all than the cap
+    # (50 000), but the first valid one comes long before it.
+    half = np.array([0.0125, 0.0125])  # half-widths of the support, in the hypercube
+
+    def sparse(x):
+        u = (x - LO) / (HI - LO)
+        return loglike(x) if np.all(np.abs(u - (MU - LO) / (HI - LO)) < half) else -np.inf
+
+    res = fp.run(sparse, prior_transform, D, sampler="polychord", nlive=50, seed=2)
+    assert res.raw.prior_info["ndiscarded"] > 50_000
+    # The Gaussian's mass inside the box (centred on its mean) over the prior volume.
+    mass = np.prod([math.erf(h * (hi - lo) / (s * math.sqrt(2))) for h, lo, hi, s in zip(half, LO, HI, SIGMA)])
+    assert abs(res.logZ - (TRUTH + math.log(mass))) < 3 * res.logZerr
+
+
+@pytest.fixture(scope="module")
+def finished_checkpoint(tmp_path_factory):
+    """A checkpoint directory of a finished 2-D run, and that run's Result."""
+    from flowprior.integrations import polychord
+
+    path = tmp_path_factory.mktemp("finished") / "cp"
+    res = polychord.run(loglike, prior_transform, D, nlive=50, seed=6, checkpoint=path)
+    return path, res
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.002, 0.3, 0.5, 0.97])
+def test_cut_short_resume_file_is_an_error_naming_it(finished_checkpoint, tmp_path, keep):
+    # PolyChord reads a cut-short resume file to its end and stops the whole
+    # process ("End of file", exit 2); the adapter checks the file first.
+    from flowprior.integrations import polychord
+
+    source, _ = finished_checkpoint
+    cp = tmp_path / "cp"
+    shutil.copytree(source, cp)
+    resume = cp / "stage.resume"
+    text = resume.read_bytes()
+    cut = int(keep * len(text))
+    if keep == 0.5:
+        cut = text.index(b"\n", cut) + 1  # whole lines missing, the last one ends cleanly
+    resume.write_bytes(text[:cut])
+    with pytest.raises(ValueError, match=rf"{resume}.*delete it"):
+        polychord.run(loglike, prior_transform, D, nlive=50, seed=6, checkpoint=cp)
+    assert resume.read_bytes() == text[:cut]  # left as it was, for the user to look at
+
+
+def test_resume_file_of_another_problem_is_an_error(finished_checkpoint):
+    # PolyChord stops the process on a resume file with other dimensions.
+    from flowprior.integrations import polychord
+
+    source, _ = finished_checkpoint
+    with pytest.raises(ValueError, match=r"stage.resume.*nDims 2.*3"):
+        polychord.run(lambda x: 0.0, lambda u: u, 3, nlive=50, seed=6, checkpoint=source)
+
+
+def test_rerun_of_a_finished_checkpoint_returns_its_result(finished_checkpoint):
+    from flowprior.integrations import polychord
+
+    path, first = finished_checkpoint
+    calls = []
+
+    def counting(x):
+        calls.append(1)
+        return loglike(x)
+
+    again = polychord.run(counting, prior_transform, D, nlive=50, seed=6, checkpoint=path)
+    assert not calls
+    assert again.logZ == first.logZ and again.ncall == first.ncall
+    np.testing.assert_array_equal(again.samples_u, first.samples_u)
+
+
+KILLED_CHILD = """
+import os, signal, sys
+import numpy as np
+from flowprior.integrations import polychord
+
+checkpoint, log, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mu, sigma, lo, hi = (np.array(v) for v in {constants})
+fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+
+def loglike(x):
+    os.write(fd, b".")  # one byte per call, on disk whatever happens next
+    if os.fstat(fd).st_size == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    r = (x - mu) / sigma
+    return -0.5 * r @ r - np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
+
+
+polychord.run(loglike, lambda u: lo + (hi - lo) * u, 2, nlive=50, seed=5, checkpoint=checkpoint,
+              sampler_kwargs={{"num_repeats": 4}})
+"""
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A checkpoint of a run SIGKILLed at its 6 000th call (num_repeats 4), and the calls it made."""
+    tmp = tmp_path_factory.mktemp("killed")
+    constants = repr([MU.tolist(), SIGMA.tolist(), LO.tolist(), HI.tolist()])
+    log, cp = tmp / "calls.log", tmp / "cp"
+    proc = subprocess.run([sys.executable, "-c", KILLED_CHILD.format(constants=constants), str(cp), str(log), "6000"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (cp / "stage.resume").exists()
+    return cp, log.stat().st_size
+
+
+def _resume_copy(source, copy, like=loglike):
+    """Resume the killed run from a copy of its checkpoint directory."""
+    from flowprior.integrations import polychord
+
+    shutil.copytree(source, copy)
+    return polychord.run(like, prior_transform, D, nlive=50, seed=5, checkpoint=copy,
+                         sampler_kwargs={"num_repeats": 4})
+
+
+def test_resume_after_a_kill_counts_every_call(killed, tmp_path):
+    source, before = killed
+    assert before == 6000
+    rest = []
+
+    def counting(x):
+        rest.append(1)
+        return loglike(x)
+
+    res = _resume_copy(source, tmp_path / "a", counting)
+    # Every call of the user's function counts: the killed process's, those
+    # after its last resume file included, and the resumed run's.
+    assert res.ncall["total"] == before + len(rest)
+    assert res.raw.resumed == {"ncall": before, "counted_by": "flowprior"}
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+    # A resume is reproducible: the same resume file and seed give the same run ...
+    again = _resume_copy(source, tmp_path / "b")
+    assert again.logZ == res.logZ and again.ncall == res.ncall
+    np.testing.assert_array_equal(again.samples_u, res.samples_u)
+    # ... but not the uninterrupted run: PolyChord's resume file holds no random state.
+    from flowprior.integrations import polychord
+
+    whole = polychord.run(loglike, prior_transform, D, nlive=50, seed=5, sampler_kwargs={"num_repeats": 4})
+    assert whole.logZ != res.logZ
+
+
+def test_resume_without_the_call_count_carries_polychords_own(killed, tmp_path):
+    source, before = killed
+    shutil.copytree(source, tmp_path / "source")
+    (tmp_path / "source" / "stage.ncall").unlink()
+    with pytest.warns(UserWarning, match="stage.ncall"):
+        res = _resume_copy(tmp_path / "source", tmp_path / "c")
+    # PolyChord's count stops at its last resume file and skips nothing valid here.
+    assert 0 < res.raw.resumed["ncall"] < before and res.raw.resumed["counted_by"] == "polychord"
+    assert res.ncall["total"] > res.raw.resumed["ncall"]
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+
+
+def test_counts_the_users_calls_a_wrapper_reports():
+    # A likelihood that keeps ``user_calls`` (the enhanced run's repartitioned
+    # one) reports how often it called the user's function: points it answers
+    # -inf without calling it do not count.
+    class Gate:
+        def __init__(self):
+            self.user_calls = self.skipped = 0
+
+        def __call__(self, x):
+            if x[0] > 0.75:
+                self.skipped += 1
+                return -np.inf
+            self.user_calls += 1
+            return loglike(x)
+
+    gate = Gate()
+    res = fp.run(gate, prior_transform, D, sampler="polychord", nlive=50, seed=9)
+    assert gate.skipped > 0
+    assert res.ncall["total"] == gate.user_calls
+
+
+def test_enhanced_run_counts_the_users_calls():
+    # A posterior at the edge of the prior: the flow prior puts mass outside
+    # the cube, where the high stage's likelihood is -inf without a call of
+    # the user's function (those points were counted: 4 034 reported, 3 729 made).
+    calls = []
+    edge = np.array([0.02, 0.5])
+
+    def counting(x):
+        calls.append(1)
+        r = (x - edge) / SIGMA
+        return -0.5 * r @ r
+
+    res = fp.enhanced_run(counting, prior_transform, D, sampler="polychord", nlive=100, nlive_low=30, seed=3)
+    assert res.ncall["total"] == len(calls)

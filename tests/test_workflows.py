@@ -149,8 +149,8 @@ def test_outdir_resumes_at_the_unfinished_stage(tmp_path):
     settings = dict(nlive=100, nlive_low=40, seed=8, names=["a", "b", "c"])
     first = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        ".lock", "check.npz", "checks.json", "config.json", "flow.flow", "high.dynesty", "high.npz", "low.dynesty",
-        "low.npz", "problem.json"]
+        ".lock", "check.npz", "checks.json", "config.json", "flow.flow", "high.dynesty", "high.dynesty.sha256",
+        "high.npz", "low.dynesty", "low.dynesty.sha256", "low.npz", "problem.json"]
     # Finished: nothing is rerun; only the fingerprint's points are evaluated again.
     counter = Counting()
     again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
