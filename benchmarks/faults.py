@@ -34,7 +34,9 @@ D = 3
 MU = np.array([0.4, 0.5, 0.6])
 SIGMA = np.array([0.03, 0.05, 0.04])
 TRUTH = 0.0  # a normalised Gaussian well inside the unit cube
-SETTINGS = dict(nlive=200, nlive_low=40, seed=3, run_kwargs={"checkpoint_every": 0})
+SETTINGS = dict(nlive=200, nlive_low=40, seed=3)
+#: Each sampler checkpoints as often as it can: dynesty at every iteration, PolyChord at its default.
+CHECKPOINTS = {"dynesty": {"run_kwargs": {"checkpoint_every": 0}}, "polychord": {}}
 
 
 def loglike(x):
@@ -64,7 +66,8 @@ class KillAfter:
 
 
 def run(outdir, sampler: str, like=loglike):
-    return fp.enhanced_run(like, prior_transform, D, sampler=sampler, outdir=outdir, **SETTINGS)
+    return fp.enhanced_run(like, prior_transform, D, sampler=sampler, outdir=outdir, **SETTINGS,
+                           **CHECKPOINTS[sampler])
 
 
 def child(args) -> None:
@@ -113,6 +116,8 @@ def kills(ref, sampler: str, work: Path, duration: float) -> list[tuple[str, str
     for what, calls in at_calls.items():
         outdir = work / f"kill-{calls}"
         spawn(outdir, sampler, "--kill-after-calls", str(calls)).wait()
+        if what.startswith("mid"):
+            rows += damaged_checkpoints(ref, sampler, outdir, what)
         rows.append((f"SIGKILL at {what} (call {calls})", outcome(ref, outdir, sampler)))
     for t in np.linspace(0.1, 0.95, 6) * duration:
         outdir = work / f"time-{t:.2f}"
@@ -123,6 +128,30 @@ def kills(ref, sampler: str, work: Path, duration: float) -> list[tuple[str, str
     return rows
 
 
+def damage(path: Path, how: str) -> None:
+    """Cut ``path`` to half its length, or flip one bit in its middle."""
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0x10
+    path.write_bytes(data)
+
+
+def damaged_checkpoints(ref, sampler: str, killed: Path, what: str) -> list[tuple[str, str]]:
+    """Each sampler checkpoint of a killed run, damaged, then the run resumed."""
+    rows = []
+    found = [p for p in killed.glob("*.dynesty")] + [p for p in killed.glob("*.polychord/stage.resume")]
+    for path in found:
+        for how in ("truncated", "bit flip"):
+            where = str(path.relative_to(killed)).replace("/", "-")
+            outdir = killed.with_name(f"{killed.name}-{where}-{how.replace(' ', '')}")
+            shutil.copytree(killed, outdir)
+            damage(outdir / path.relative_to(killed), how)
+            rows.append((f"killed at {what}, its {path.relative_to(killed)} {how}", outcome(ref, outdir, sampler)))
+    return rows
+
+
 def corruptions(ref, sampler: str, finished: Path, work: Path) -> list[tuple[str, str]]:
     rows = []
     names = sorted(p.name for p in finished.iterdir() if p.is_file() and p.name != ".lock")
@@ -130,12 +159,7 @@ def corruptions(ref, sampler: str, finished: Path, work: Path) -> list[tuple[str
         for how in ("truncated", "bit flip"):
             outdir = work / f"corrupt-{name}-{how.replace(' ', '')}"
             shutil.copytree(finished, outdir)
-            data = bytearray((outdir / name).read_bytes())
-            if how == "truncated":
-                data = data[: len(data) // 2]
-            else:
-                data[len(data) // 2] ^= 0x10
-            (outdir / name).write_bytes(data)
+            damage(outdir / name, how)
             rows.append((f"{name} {how}", outcome(ref, outdir, sampler)))
     outdir = work / "edited"
     shutil.copytree(finished, outdir)

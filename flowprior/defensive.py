@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import as_points, in_unit_cube, unit_cube_error
+from .data import as_points, in_unit_cube, named_points, unit_cube_error
 
 
 class DefensiveFlow:
@@ -59,7 +59,7 @@ class DefensiveFlow:
 
     def log_prob(self, u) -> np.ndarray:
         """``log q_eps(u)``; outside the cube only the flow's share (``-inf`` for a cube-bounded flow)."""
-        arr, single = as_points(u, self.ndim_, "u")
+        arr, single = named_points(u, None, self.ndim_, "u", "flow")
         inside = in_unit_cube(arr)
         out = self._log_rest + self.flow.log_prob(arr)
         out[inside] = np.logaddexp(out[inside], self._log_eps)

@@ -20,6 +20,7 @@ unfinished stage from its checkpoint rather than from its beginning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -115,8 +116,8 @@ def check_config(outdir, config: dict, loglike, prior_transform, ndim: int) -> i
     if not work:
         stored = fingerprint.take(loglike, prior_transform, ndim)
         # problem.json first: a config.json always has its fingerprint beside it.
-        atomic_write(problem, lambda p: p.write_text(json.dumps(stored, indent=1)))
-        atomic_write(path, lambda p: p.write_text(json.dumps(config, indent=1)))
+        _write_json(problem, stored)
+        _write_json(path, config)
         return len(stored["logl"])
     if not path.exists() or not problem.exists():
         missing = CONFIG if not path.exists() else PROBLEM
@@ -135,13 +136,24 @@ def check_config(outdir, config: dict, loglike, prior_transform, ndim: int) -> i
         raise _unreadable(problem, err, "problem fingerprint") from None
 
 
-def _read_json(path, what: str) -> dict:
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _write_json(path, value: dict) -> None:
+    """Write ``value`` as JSON with the SHA-256 of its content (see :func:`_read_json`)."""
+    atomic_write(path, lambda p: p.write_text(json.dumps({"data": value, "sha256": _digest(value)}, indent=1)))
+
+
+def _read_json(path, what: str, todo: str = "delete the outdir to start again") -> dict:
+    """The JSON object :func:`_write_json` wrote, or an error naming ``path`` and ``todo`` if it changed since."""
     try:
-        value = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: unreadable {what} file ({err}); delete the outdir to start again") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: unreadable {what} file (not a JSON object); delete the outdir to start again")
+        wrapped = json.loads(Path(path).read_text())
+        value, digest = wrapped["data"], wrapped["sha256"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: unreadable {what} file ({type(err).__name__}: {err}); {todo}") from None
+    if not isinstance(value, dict) or digest != _digest(value):
+        raise ValueError(f"{path}: corrupt {what} file (checksum mismatch: it changed after it was written); {todo}")
     return value
 
 
@@ -196,16 +208,16 @@ def load_checks(path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    try:
-        return json.loads(path.read_text())["levels"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: unreadable record of the low-resolution checks ({err!r}); "
-                         "delete it to redo the checks") from None
+    levels = _read_json(path, "record of the low-resolution checks", "delete it to redo the checks").get("levels")
+    if not isinstance(levels, list):
+        raise ValueError(f"{path}: unreadable record of the low-resolution checks (no list of levels); "
+                         "delete it to redo the checks")
+    return levels
 
 
 def save_checks(path, levels: list[dict]) -> None:
     """Write the low-resolution levels to ``checks.json``."""
-    atomic_write(path, lambda p: p.write_text(json.dumps({"levels": levels}, indent=1)))
+    _write_json(path, {"levels": levels})
 
 
 def save_draws(path, draws: dict, nlive_low: int) -> None:

@@ -286,8 +286,15 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     points (:mod:`flowprior.fingerprint`), and a difference is an error.
     One process at a time may use an ``outdir`` (a second gets an
     :class:`~flowprior.lock.OutdirInUse` error).  Each stage has
-    its own seed drawn from ``seed``, so a resumed run gives the same answer
-    as an uninterrupted one.
+    its own seed drawn from ``seed``, so a run resumed at a stage boundary
+    gives the uninterrupted run's answer, and so does a dynesty stage
+    resumed from its save file (it holds dynesty's random state).  A
+    PolyChord stage resumed from its own resume files gives a valid but
+    different answer: those files do not hold PolyChord's random state
+    (see :func:`flowprior.integrations.polychord.run`, Notes).  ``ncall``
+    counts every call of your ``loglike`` across the resumes, except, with
+    dynesty, calls made after its last save file by a killed process
+    (the resumed stage makes them again, and counts them once).
 
     With PolyChord built with MPI and the script launched with ``mpirun -n
     N`` (and mpi4py installed), every rank calls this with the same

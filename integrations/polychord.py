@@ -56,7 +56,8 @@ import numpy as np
 
 from flowprior.base import make_rng
 from flowprior.checked import CheckedLikelihood, CheckedPrior
-from flowprior.integrations.polychord_resume import CallLog, check_resume
+from flowprior import fingerprint
+from flowprior.integrations.polychord_resume import CallLog, check_resume, live_points
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
 
@@ -437,10 +438,25 @@ def _resume_state(resume_file: str | None, log_file: str | None, ndim: int, grad
     if resume_file is None or not os.path.exists(resume_file):
         return {"resume": False, "ncall": 0, "counted_by": None, "digest": None}
     header, digest = check_resume(resume_file, ndim, ndim, [int(d) for d in grade_dims])
+    live = live_points(header, ndim, ndim)
     logged = CallLog.read(log_file) if log_file is not None else None
     if logged is not None and logged[1] == digest:
-        return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest}
-    return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest}
+        return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest, "live": live}
+    if logged is not None and logged[1] != bytes(32):
+        raise ValueError(f"{resume_file}: not the resume file PolyChord last wrote here ({os.path.basename(log_file)} "
+                         "records another SHA-256): it changed after it was written, or the run was killed while "
+                         f"PolyChord wrote its files; delete it (or the whole directory {os.path.dirname(resume_file)}) "
+                         "to restart this stage from the beginning")
+    return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest, "live": live}
+
+
+def _verify_live(start: dict, loglike, prior_transform, ndim: int, resume_file: str) -> int:
+    """Check the functions given now against a resume file's best live points; return the calls made."""
+    live = start["live"]
+    rows = fingerprint.best_rows(np.asarray(live["logl"]))
+    stored = {"u": live["u"][rows], "theta": live["theta"][rows], "logl": [live["logl"][i] for i in rows]}
+    return fingerprint.verify(stored, CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim),
+                              f"checkpoint {resume_file}")
 
 
 def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
@@ -596,6 +612,9 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         comm, lambda: _output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None))
     settings.read_resume = start["resume"]
     root = os.path.join(settings.base_dir, settings.file_root)
+    # The functions given now must reproduce the resumed run's live points (else it is another problem's).
+    verified = on_root(comm, lambda: _verify_live(start, loglike, prior_transform, ndim, root + ".resume")
+                       if start["resume"] else 0)
     resume_file = log = None
     if checkpoint is not None:
         resume_file = root + ".resume"
@@ -653,4 +672,5 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
     logZ, logZerr = _full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,
-                  ncall={"total": int(ncall)}, samples_u=u, sampler="polychord", raw=output)
+                  ncall={"total": int(ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,
+                  sampler="polychord", raw=output)

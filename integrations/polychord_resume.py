@@ -156,13 +156,15 @@ class ResumeReader:
         for _ in range(n):
             self._fields(width, 24, float, what)
 
-    def blocks(self, width: int, ns: list[int], what: str) -> None:
-        """A header, then per cluster a ``---`` line and ``ns[i]`` lines of ``width`` reals."""
+    def blocks(self, width: int, ns: list[int], what: str) -> list[list[float]]:
+        """A header, then per cluster a ``---`` line and ``ns[i]`` lines of ``width`` reals; the lines' values."""
         self.header(what)
+        rows = []
         for n in ns:
             self.header(what)
             for _ in range(n):
-                self._fields(width, 24, float, what)
+                rows.append(self._fields(width, 24, float, what))
+        return rows
 
 
 def read_resume(text: str, ndim: int, nderived: int, grade_dims: list[int]) -> dict:
@@ -199,7 +201,7 @@ def read_resume(text: str, ndim: int, nderived: int, grade_dims: list[int]) -> d
     for what in ("covmat", "cholesky"):
         r.blocks(ndim, [ndim] * ncluster, what)
     ntotal, nposterior_cols, nequals_cols = 2 * ndim + nderived + 2, ndim + nderived + 4, ndim + nderived + 2
-    r.blocks(ntotal, nlive, "the live points")
+    live = r.blocks(ntotal, nlive, "the live points")
     r.rows(ntotal, ndead, "the dead points")
     r.reals(ndead, "the dead points' log-weights")
     r.blocks(ntotal, nphantom, "the phantom points")
@@ -209,7 +211,20 @@ def read_resume(text: str, ndim: int, nderived: int, grade_dims: list[int]) -> d
     r.blocks(nequals_cols, nequals, "the equally weighted points")
     r.blocks(nequals_cols, nequals_dead, "the dead clusters' equally weighted points")
     r.rows(nequals_cols, nequals_global, "the global equally weighted points")
-    return {"ndead": ndead, "nlike": sum(nlike)}
+    return {"ndead": ndead, "nlike": sum(nlike), "live": live}
+
+
+def live_points(header: dict, ndim: int, nderived: int) -> dict:
+    """A resume file's live points as :func:`flowprior.fingerprint.verify` takes them.
+
+    Each row holds, in PolyChordLite's order (``settings.f90``), the
+    hypercube point, the physical point (``ndim`` each), the derived
+    parameters, the birth contour and the log-likelihood.
+    """
+    import numpy as np
+
+    live = np.asarray(header["live"], dtype=float).reshape(-1, 2 * ndim + nderived + 2)
+    return {"u": live[:, :ndim], "theta": live[:, 2 * ndim:2 * ndim + nderived], "logl": live[:, -1].tolist()}
 
 
 def check_resume(path: str, ndim: int, nderived: int, grade_dims: list[int]) -> tuple[dict, bytes]:

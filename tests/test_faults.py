@@ -288,3 +288,17 @@ def test_loads_racing_saves_see_one_whole_file(tmp_path):
             w.join()
     assert all(w.exitcode == 0 for w in writers) and loads > 10
     assert [p.name for p in tmp_path.iterdir()] == ["raced.flow"]
+
+
+@pytest.mark.parametrize("stage", ["checks.json", "config.json", "problem.json"])
+def test_a_json_stage_file_edited_into_other_valid_values_is_refused(tmp_path, finished, stage):
+    import re
+    import shutil
+
+    outdir = tmp_path / "run"
+    shutil.copytree(finished[0], outdir)
+    text = (outdir / stage).read_text()
+    digit = re.search(r"\d", text[:text.index('"sha256"')])  # the first digit of a number in the data
+    (outdir / stage).write_text(text[:digit.start()] + str((int(digit.group()) + 1) % 10) + text[digit.end():])
+    with pytest.raises(ValueError, match=rf"{stage}: corrupt .* \(checksum mismatch"):
+        fp.enhanced_run(loglike_a, prior_transform, D, outdir=outdir, **SETTINGS)

@@ -352,3 +352,12 @@ def test_chain_root_without_chain_files_lists_the_formats_tried(chains, capsys, 
             "rudead-birth.txt or ruev.dat; Cobaya ru.1.txt, ru.2.txt, ...; UltraNest ru/results/points.hdf5; "
             "NestedFit ru/nf_output_points.txt; GetDist ru.txt or ru_1.txt, ...; CSV written by anesthetic "
             "ru.csv (roots found in .: allnan, partnan, pcnan, run)") in err
+
+
+def test_defensive_flow_names_nan_u():
+    from flowprior.defensive import DefensiveFlow
+
+    cube = fp.MAF(seed=0, **QUICK).fit(np.random.default_rng(1).uniform(0.2, 0.8, size=(500, 2)),
+                                       bounds=[(0, 1), (0, 1)])
+    with pytest.raises(ValueError, match=r"^u: NaN in rows \[1\]"):
+        DefensiveFlow(cube, 0.1).log_prob([[0.5, 0.5], [np.nan, 0.5]])

@@ -158,12 +158,15 @@ def test_enhanced_run_under_mpirun(tmp_path):
     assert [r["trained"] for r in ranks] == [1, 0]
     assert sorted(Path(p).name for p in first["written"]) == ["high.npz", "low.npz"] and second["written"] == []
     assert sorted(p.name for p in (tmp_path / "stages").iterdir()) == [
-        "check.npz", "checks.json", "config.json", "flow.flow", "high.npz", "high.polychord", "low.npz", "low.polychord"]
+        ".lock", "check.npz", "checks.json", "config.json", "flow.flow", "high.npz", "high.polychord", "low.npz",
+        "low.polychord", "problem.json"]
     # Calls summed over the ranks (rank 1 makes most of them).
     assert first["ncall"]["total"] == first["ncall"]["low"] + first["ncall"]["check"] + first["ncall"]["high"] > 0
-    # The rerun on the same outdir loaded every stage, on both ranks alike.
+    # The rerun on the same outdir loaded every stage, on both ranks alike; its only calls are the
+    # fingerprint's (problem.json's 3 fixed points and the low stage's 3 best, on rank 0).
+    assert [r["ncall"]["fingerprint"] for r in ranks] == [3, 3]
     for r in ranks:
-        assert r["again_logZ"] == first["logZ"] and r["again_ncall"] == first["ncall"]
+        assert r["again_logZ"] == first["logZ"] and r["again_ncall"] == {**first["ncall"], "fingerprint": 6}
 
 
 @pytest.mark.slow

@@ -224,7 +224,9 @@ def test_checkpoint_resumes_after_an_interruption(tmp_path):
 
     res = polychord.run(counting, prior_transform, D, nlive=50, seed=5, **kw)
     assert 0 < len(rest) < whole.ncall["total"] - 3000
-    assert res.ncall["total"] == 6000 + len(rest)  # the interrupted run's calls, the failed one included
+    # The interrupted run's calls, the failed one included; the resumed run's, less the three that
+    # checked the checkpoint's live points (res.ncall["fingerprint"]).
+    assert res.ncall["total"] == 6000 + len(rest) - res.ncall["fingerprint"] and res.ncall["fingerprint"] == 3
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
     mean = np.average(res.samples[[0, 1]].to_numpy(), axis=0, weights=res.samples.get_weights())
     assert np.all(np.abs(mean - MU) < 4 * SIGMA / np.sqrt(res.samples.neff()))
@@ -352,9 +354,37 @@ def test_rerun_of_a_finished_checkpoint_returns_its_result(finished_checkpoint):
         return loglike(x)
 
     again = polychord.run(counting, prior_transform, D, nlive=50, seed=6, checkpoint=path)
-    assert not calls
-    assert again.logZ == first.logZ and again.ncall == first.ncall
+    # Only the checkpoint's best live points are evaluated again, to check the functions.
+    assert len(calls) == again.ncall["fingerprint"] == 3
+    assert again.logZ == first.logZ and again.ncall["total"] == first.ncall["total"]
     np.testing.assert_array_equal(again.samples_u, first.samples_u)
+
+
+def test_resume_with_another_likelihood_is_an_error(finished_checkpoint):
+    from flowprior.integrations import polychord
+
+    path, _ = finished_checkpoint
+    with pytest.raises(ValueError, match=r"checkpoint .*stage.resume: loglike gives other values"):
+        polychord.run(lambda x: loglike(x) + 1e-3, prior_transform, D, nlive=50, seed=6, checkpoint=path)
+
+
+def test_resume_file_changed_after_it_was_written_is_an_error(finished_checkpoint, tmp_path):
+    # One digit of a dead point changed: a valid file, but not the one PolyChord wrote.
+    import shutil
+
+    from flowprior.integrations import polychord
+
+    source, _ = finished_checkpoint
+    path = tmp_path / "cp"
+    shutil.copytree(source, path)
+    resume = path / "stage.resume"
+    lines = resume.read_text().split("\n")
+    i = next(k for k, line in enumerate(lines) if line.startswith("=== dead")) + 2
+    digit = lines[i].index("E") - 1
+    lines[i] = lines[i][:digit] + ("1" if lines[i][digit] != "1" else "2") + lines[i][digit + 1:]
+    resume.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"stage.resume: not the resume file PolyChord last wrote here"):
+        polychord.run(loglike, prior_transform, D, nlive=50, seed=6, checkpoint=path)
 
 
 KILLED_CHILD = """
@@ -413,8 +443,8 @@ def test_resume_after_a_kill_counts_every_call(killed, tmp_path):
 
     res = _resume_copy(source, tmp_path / "a", counting)
     # Every call of the user's function counts: the killed process's, those
-    # after its last resume file included, and the resumed run's.
-    assert res.ncall["total"] == before + len(rest)
+    # after its last resume file included, and the resumed run's (less the checkpoint's check).
+    assert res.ncall["total"] == before + len(rest) - res.ncall["fingerprint"]
     assert res.raw.resumed == {"ncall": before, "counted_by": "flowprior"}
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
     # A resume is reproducible: the same resume file and seed give the same run ...
