@@ -90,6 +90,18 @@ def spawn(outdir, sampler: str, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
+def _stages_done(outdir: Path) -> str:
+    """Which stage files and sampler checkpoints a killed run left."""
+    names = sorted(p.name for p in outdir.iterdir() if p.suffix in (".npz", ".flow", ".dynesty", ".polychord"))
+    return " ".join(names) or "no stage file"
+
+
+def _said(proc: subprocess.Popen) -> list[str]:
+    """What a child reported ("finished", "refused"), among anything the sampler printed."""
+    out, _ = proc.communicate()
+    return [line.split(" ", 1)[0] for line in out.splitlines() if line.startswith(("finished ", "refused "))]
+
+
 def outcome(ref, outdir, sampler: str, like=loglike) -> str:
     """What a rerun on ``outdir`` gives, against the uninterrupted ``ref``."""
     try:
@@ -109,9 +121,12 @@ def outcome(ref, outdir, sampler: str, like=loglike) -> str:
 
 def kills(ref, sampler: str, work: Path, duration: float) -> list[tuple[str, str]]:
     n = ref.ncall
-    at_calls = {"mid low stage": n["low"] // 2, "first check call (flow saved)": n["low"],
-                "mid check": n["low"] + n["check"] // 2, "first high call": n["low"] + n["check"],
-                "mid high stage": n["low"] + n["check"] + n["high"] // 2, "last high call": n["total"] - 1}
+    # The child's count starts with the fingerprint's calls of a new outdir.
+    first = n["fingerprint"]
+    at_calls = {"mid low stage": first + n["low"] // 2, "first check call (flow saved)": first + n["low"],
+                "mid check": first + n["low"] + n["check"] // 2, "first high call": first + n["low"] + n["check"],
+                "mid high stage": first + n["low"] + n["check"] + n["high"] // 2,
+                "last high call": first + n["total"] - 1}
     rows = []
     for what, calls in at_calls.items():
         outdir = work / f"kill-{calls}"
@@ -122,8 +137,7 @@ def kills(ref, sampler: str, work: Path, duration: float) -> list[tuple[str, str
     for t in np.linspace(0.1, 0.95, 6) * duration:
         outdir = work / f"time-{t:.2f}"
         proc = spawn(outdir, sampler, "--kill-after-seconds", f"{t:.3f}")
-        out, _ = proc.communicate()
-        where = "finished first" if "finished" in out else "killed"
+        where = "finished first" if _said(proc) == ["finished"] else f"killed with {_stages_done(outdir)}"
         rows.append((f"SIGKILL at {t:.2f} s ({where})", outcome(ref, outdir, sampler)))
     return rows
 
@@ -170,7 +184,7 @@ def corruptions(ref, sampler: str, finished: Path, work: Path) -> list[tuple[str
 def two_runs(ref, sampler: str, work: Path) -> list[tuple[str, str]]:
     outdir = work / "shared"
     procs = [spawn(outdir, sampler), spawn(outdir, sampler)]
-    outs = sorted(p.communicate()[0].strip().split(" ", 1)[0] for p in procs)
+    outs = [word for p in procs for word in _said(p)]
     return [("two processes on one outdir at once", f"{outs.count('finished')} finished, "
              f"{outs.count('refused')} refused (in use); rerun: {outcome(ref, outdir, sampler)}")]
 

@@ -127,11 +127,9 @@ def _diverged(desc: str, epoch: int, loss: float, which: str, learning_rate: flo
                   f"{best:.4f}). A lower learning_rate may train further", stacklevel=4)
 
 
-def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fraction, patience, device,
-           progress, desc, lr_decay) -> TrainingRecord:
-    record = TrainingRecord()
-    start = time.perf_counter()
-    n = len(y)
+def _split(w: np.ndarray, rng: np.random.Generator, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out rows: a random split, unless that leaves a set with no weight."""
+    n = len(w)
     perm = rng.permutation(n)
     n_val = max(1, int(round(val_fraction * n)))
     val, tr = perm[:n_val], perm[n_val:]
@@ -141,6 +139,33 @@ def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fracti
         order = np.argsort(-w, kind="stable")
         val = order[1::5]
         tr = np.setdiff1d(np.arange(n), val)
+    return tr, val
+
+
+def _epoch(flow, optimizer, yt: torch.Tensor, wt: torch.Tensor, order: torch.Tensor,
+           batch_size: int) -> tuple[float, float | None]:
+    """One pass over the training rows in ``order``: ``(summed loss, None)``, or ``(.., loss)`` at a non-finite one."""
+    total = 0.0
+    for start_row in range(0, len(order), batch_size):
+        idx = order[start_row : start_row + batch_size]
+        wb = wt[idx]
+        if not wb.sum() > 0:
+            continue
+        loss = _weighted_nll(flow, yt[idx], wb)
+        if not torch.isfinite(loss):  # a step on it would make the parameters NaN
+            return total, float(loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(idx)
+    return total, None
+
+
+def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fraction, patience, device,
+           progress, desc, lr_decay) -> TrainingRecord:
+    record = TrainingRecord()
+    start = time.perf_counter()
+    tr, val = _split(w, rng, val_fraction)
     record.val_rows = np.sort(val)
     dtype = torch.float32
     yt = torch.as_tensor(y[tr], dtype=dtype, device=device)
@@ -170,20 +195,7 @@ def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fracti
     for epoch in range(1, max_epochs + 1):
         flow.train()
         order = torch.as_tensor(rng.permutation(n_tr), device=device)
-        total, bad_loss = 0.0, None
-        for start_row in range(0, n_tr, batch_size):
-            idx = order[start_row : start_row + batch_size]
-            wb = wt[idx]
-            if not wb.sum() > 0:
-                continue
-            loss = _weighted_nll(flow, yt[idx], wb)
-            if not torch.isfinite(loss):  # a step on it would make the parameters NaN
-                bad_loss = float(loss)
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
+        total, bad_loss = _epoch(flow, optimizer, yt, wt, order, batch_size)
         if bad_loss is not None:
             bar.close()
             _diverged(desc, epoch, bad_loss, "training", learning_rate, record, best)

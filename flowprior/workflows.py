@@ -54,6 +54,21 @@ def _check_seed(seed):
     raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or None, got {seed!r}")
 
 
+def _checked_nlive_low(nlive_low, nlive: int, ndim: int, sampler: str, sampler_kwargs: dict | None) -> int:
+    """The enhanced run's low-stage nlive: the user's, checked, else the default (at most ``nlive // 5``)."""
+    if nlive_low is None:
+        if nlive // 5 < MIN_NLIVE_LOW:
+            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // 5 live points, at least "
+                             f"{MIN_NLIVE_LOW}: expected nlive >= {5 * MIN_NLIVE_LOW}, got {nlive!r} "
+                             "(or pass nlive_low)")
+        nlive_low = min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5)
+    _check_common(ndim, nlive_low)
+    if nlive_low < MIN_NLIVE_LOW:
+        raise ValueError(f"nlive_low: expected at least {MIN_NLIVE_LOW} live points (fewer leave too few "
+                         f"samples to train a flow on), got {nlive_low!r}")
+    return nlive_low
+
+
 def _check_inputs(ndim, nlive, names, seed, sampler):
     """The arguments every workflow shares, checked before anything runs; returns ``(names, seed)``."""
     _check_common(ndim, nlive)
@@ -318,16 +333,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         :class:`~flowprior.lowcheck.LowCheck` per level).
     """
     names, seed, adapter = _check_inputs(ndim, nlive, names, seed, sampler)
-    if nlive_low is None:
-        if nlive // 5 < MIN_NLIVE_LOW:
-            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // 5 live points, at least "
-                             f"{MIN_NLIVE_LOW}: expected nlive >= {5 * MIN_NLIVE_LOW}, got {nlive!r} "
-                             "(or pass nlive_low)")
-        nlive_low = min(_default_nlive_low(sampler, ndim, sampler_kwargs), nlive // 5)
-    _check_common(ndim, nlive_low)
-    if nlive_low < MIN_NLIVE_LOW:
-        raise ValueError(f"nlive_low: expected at least {MIN_NLIVE_LOW} live points (fewer leave too few "
-                         f"samples to train a flow on), got {nlive_low!r}")
+    nlive_low = _checked_nlive_low(nlive_low, nlive, ndim, sampler, sampler_kwargs)
     if grow_below is not None and not (isinstance(grow_below, (int, float, np.integer, np.floating))
                                        and 0 < grow_below <= 1):
         raise ValueError(f"grow_below: expected a check score (relative effective sample size) in (0, 1] or None, "
