@@ -10,7 +10,7 @@ likelihoods for joint analyses.
 """
 
 from .base import FlowDensity
-from .io import load
+from .loading import load
 from .lock import OutdirInUse
 from .maf import MAF
 from .marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality

@@ -236,7 +236,7 @@ def check_output(path: str, what: str = "-o") -> None:
 
 
 def load_flow(path: str):
-    from .io import load
+    from .loading import load
 
     if not Path(path).is_file():
         raise CLIError(f"{path}: no such file")

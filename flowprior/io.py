@@ -1,7 +1,8 @@
-"""Saving and loading flows: one safetensors file, JSON metadata, no pickle.
+"""Flow files: one safetensors file, JSON metadata, no pickle; written atomically, read once, checksummed.
 
-Loading never executes code from the file: safetensors holds only arrays and a
-JSON header, and the flow is rebuilt from the recorded settings.  The file
+Reading never executes code from the file: safetensors holds only arrays and a
+JSON header, and :func:`flowprior.loading.load` rebuilds the flow from the
+recorded settings.  The file
 carries a SHA-256 checksum of its metadata and tensors, and is read once, so a
 corrupt file or one replaced while it is read is refused, never half-used.
 """
@@ -152,10 +153,8 @@ def _verified_meta(path, header: dict, tensors: dict) -> dict:
     return meta
 
 
-def load(path):
-    """Read a flow written by :meth:`save`.
-
-    The file is read once and its checksum verified before the flow is built.
+def read_file(path) -> tuple[dict, dict]:
+    """The verified metadata and the tensors of a flow file, from one read of it.
 
     Raises
     ------
@@ -165,58 +164,5 @@ def load(path):
         If the file is not a flowprior file, is from a newer version, or is
         corrupt (its checksum does not match).
     """
-    from .base import build_maf
-    from .maf import MAF
-    from .piecewise import PiecewiseFlow
-    from .spaces import Space
-    from .training import TrainingRecord
-
     header, tensors = _read(path)
-    meta = _verified_meta(path, header, tensors)
-    classes = {"MAF": MAF, "PiecewiseFlow": PiecewiseFlow}
-    try:
-        cls = classes[meta["class"]]
-        params = dict(meta["params"])
-        if cls is PiecewiseFlow:
-            # Files from before soft pieces were trained with hard clusters.
-            params.setdefault("overlap", None)
-        flow = cls(**params)
-        ndim = int(meta["ndim"])
-        lo = tensors["space.lo"].numpy().astype(float)
-        hi = tensors["space.hi"].numpy().astype(float)
-        pieces, spaces = [], []
-        for k in range(int(meta["n_pieces"])):
-            prefix = f"piece{k}.flow."
-            state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
-            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features)
-            piece.load_state_dict(state, strict=True)
-            pieces.append(piece.eval())
-            spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
-                                tensors[f"piece{k}.chol"].numpy().astype(float)))
-        flow.ndim_ = ndim
-        flow.names_ = meta["names"]
-        flow.latex_labels_ = meta["latex_labels"]
-        flow.pieces_ = pieces
-        flow.spaces_ = spaces
-        flow.weights_ = tensors["weights"].numpy().astype(float)
-        flow.records_ = [TrainingRecord(**r) for r in meta["records"]]
-        if cls is PiecewiseFlow:
-            flow.silhouette_ = {int(k): v for k, v in meta.get("silhouette", {}).items()}
-            # Files from before ``split`` have one piece per cluster.
-            flow.n_clusters_ = int(meta.get("n_clusters") or len(pieces))
-            if "cluster_labels" in tensors:
-                flow.cluster_labels_ = tensors["cluster_labels"].numpy()
-        if len(flow.weights_) != len(pieces) or lo.shape != (ndim,) or hi.shape != (ndim,):
-            raise ValueError("array shapes disagree with the metadata")
-        # A float, or one per piece (FlowDensity.broadened with per-piece scales).
-        base_scale = np.asarray(meta.get("base_scale", 1.0), dtype=float)
-        if base_scale.shape not in ((), (len(pieces),)) or not np.all(np.isfinite(base_scale) & (base_scale > 0)):
-            raise ValueError(f"base_scale {meta.get('base_scale')!r} is not a positive number or one per piece")
-        if base_scale.ndim:
-            flow._base_scale = base_scale
-        elif base_scale != 1.0:
-            flow._base_scale = float(base_scale)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
-    flow._finish()
-    return flow
+    return _verified_meta(path, header, tensors), tensors

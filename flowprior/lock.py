@@ -3,7 +3,8 @@
 The lock is an advisory ``flock`` on ``outdir/.lock``, which holds the
 owner's process id and host for the error message.  The operating system
 drops it when its process ends, however it ends (a killed run leaves no
-stale lock behind).
+stale lock behind).  On a file system without locks (some NFS and Lustre
+mounts) the run goes on with a warning.
 
 Example
 -------
@@ -16,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import warnings
 from pathlib import Path
 
 LOCK = ".lock"
@@ -57,6 +59,11 @@ class OutdirLock:
             os.close(fd)
             raise OutdirInUse(f"outdir {outdir}: in use by {owner} (lock {path}); wait for that run to end, "
                               "or use another outdir") from None
+        except OSError as err:  # a file system without locks (some NFS and Lustre mounts)
+            os.close(fd)
+            warnings.warn(f"outdir {outdir}: cannot be locked on this file system ({err}); make sure no other "
+                          "process uses it at the same time", stacklevel=3)
+            return self
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd

@@ -93,7 +93,7 @@ class Proposal:
 
     def __init__(self, u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, eps: float = 0.1,
                  width: float = 2.0):
-        from .workflows import choose_flow
+        from .choice import choose_flow
 
         # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").  A few
         # dominant weights are reported by reweight itself (DOMINANT_SHARE), not as the flow's input.

@@ -13,6 +13,7 @@ from .base import FlowDensity
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import check_names, in_unit_cube
 from .defensive import DefensiveFlow
+from .choice import choose_flow
 from .lock import OutdirLock
 from .lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
 from .mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
@@ -153,34 +154,6 @@ GROW_BELOW = 0.6
 #: nats (see ``_wider_scale``).
 WIDEN = (1.125, 1.25, 1.5, 2.25)
 WIDEN_TAIL = 1.0
-
-#: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
-#: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
-#: two touching Gaussians (3.5 sigma apart) 0.63-0.64, two separated ones 0.78-0.79.
-AUTO_SILHOUETTE = 0.5
-
-
-def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
-    """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
-
-    Small data wants small flows (DESIGN.md): a low-resolution run has an
-    effective sample size of a few hundred, so pieces are 3 x 32 MAFs.
-    """
-    from .clustering import kmeans_silhouette
-    from .maf import MAF
-    from .piecewise import PiecewiseFlow
-    from .spaces import Space
-
-    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
-    keep = weights > 0
-    d = u.shape[1]
-    space = Space.fit(u[keep], weights[keep], np.zeros(d), np.ones(d), whiten=False)
-    y, _ = space.to_real(u[keep])
-    _, scores = kmeans_silhouette(y, weights[keep], 10, rng)
-    if scores and max(scores.values()) >= AUTO_SILHOUETTE:
-        return PiecewiseFlow(clusters=max(scores, key=scores.get), **small)
-    return MAF(**small)
-
 
 def _train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     from .maf import MAF
@@ -667,7 +640,7 @@ def _low_level(adapter, loglike, prior_transform, ndim, n_low, low_rng, flow, fl
     def train() -> tuple[FlowDensity, float]:
         t0 = time.perf_counter()
         if paths and not fresh and paths["flow"].exists():
-            from .io import load
+            from .loading import load
 
             trained = load(paths["flow"])
         else:

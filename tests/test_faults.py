@@ -302,3 +302,16 @@ def test_a_json_stage_file_edited_into_other_valid_values_is_refused(tmp_path, f
     (outdir / stage).write_text(text[:digit.start()] + str((int(digit.group()) + 1) % 10) + text[digit.end():])
     with pytest.raises(ValueError, match=rf"{stage}: corrupt .* \(checksum mismatch"):
         fp.enhanced_run(loglike_a, prior_transform, D, outdir=outdir, **SETTINGS)
+
+
+def test_a_file_system_without_locks_warns_and_runs(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match=r"cannot be locked on this file system .*No locks available"):
+        with OutdirLock(tmp_path / "run"):
+            pass

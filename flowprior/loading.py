@@ -1,0 +1,84 @@
+"""Loading a flow file written by :func:`flowprior.io.save` back into a :class:`MAF` or :class:`PiecewiseFlow`.
+
+It sits above the flow classes (which save through :mod:`flowprior.io`), so
+no module imports in a circle.
+
+Example
+-------
+>>> flow.save("planck.flow")            # doctest: +SKIP
+>>> same = load("planck.flow")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import build_maf
+from .io import read_file
+from .maf import MAF
+from .piecewise import PiecewiseFlow
+from .spaces import Space
+from .training import TrainingRecord
+
+
+def load(path):
+    """Read a flow written by :meth:`save`.
+
+    The file is read once and its checksum verified before the flow is built.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a flowprior file, is from a newer version, or is
+        corrupt (its checksum does not match).
+    """
+    meta, tensors = read_file(path)
+    classes = {"MAF": MAF, "PiecewiseFlow": PiecewiseFlow}
+    try:
+        cls = classes[meta["class"]]
+        params = dict(meta["params"])
+        if cls is PiecewiseFlow:
+            # Files from before soft pieces were trained with hard clusters.
+            params.setdefault("overlap", None)
+        flow = cls(**params)
+        ndim = int(meta["ndim"])
+        lo = tensors["space.lo"].numpy().astype(float)
+        hi = tensors["space.hi"].numpy().astype(float)
+        pieces, spaces = [], []
+        for k in range(int(meta["n_pieces"])):
+            prefix = f"piece{k}.flow."
+            state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
+            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features)
+            piece.load_state_dict(state, strict=True)
+            pieces.append(piece.eval())
+            spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
+                                tensors[f"piece{k}.chol"].numpy().astype(float)))
+        flow.ndim_ = ndim
+        flow.names_ = meta["names"]
+        flow.latex_labels_ = meta["latex_labels"]
+        flow.pieces_ = pieces
+        flow.spaces_ = spaces
+        flow.weights_ = tensors["weights"].numpy().astype(float)
+        flow.records_ = [TrainingRecord(**r) for r in meta["records"]]
+        if cls is PiecewiseFlow:
+            flow.silhouette_ = {int(k): v for k, v in meta.get("silhouette", {}).items()}
+            # Files from before ``split`` have one piece per cluster.
+            flow.n_clusters_ = int(meta.get("n_clusters") or len(pieces))
+            if "cluster_labels" in tensors:
+                flow.cluster_labels_ = tensors["cluster_labels"].numpy()
+        if len(flow.weights_) != len(pieces) or lo.shape != (ndim,) or hi.shape != (ndim,):
+            raise ValueError("array shapes disagree with the metadata")
+        # A float, or one per piece (FlowDensity.broadened with per-piece scales).
+        base_scale = np.asarray(meta.get("base_scale", 1.0), dtype=float)
+        if base_scale.shape not in ((), (len(pieces),)) or not np.all(np.isfinite(base_scale) & (base_scale > 0)):
+            raise ValueError(f"base_scale {meta.get('base_scale')!r} is not a positive number or one per piece")
+        if base_scale.ndim:
+            flow._base_scale = base_scale
+        elif base_scale != 1.0:
+            flow._base_scale = float(base_scale)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
+    flow._finish()
+    return flow
