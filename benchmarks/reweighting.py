@@ -49,6 +49,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 import flowprior as fp
+from flowprior.numerics import kish_ess
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from planck import COV, MEAN, NAMES, TRUTH, Box, Gaussian  # noqa: E402
@@ -151,7 +152,7 @@ def plain_reweighting(fast, slow, names):
     var = np.sum(wn**2 * (np.exp(logl_b - logl_a) - ratio) ** 2)
     logz = fast.logZ + np.log(ratio)
     err = np.hypot(fast.logZerr, np.sqrt(var) / ratio)
-    neff = r.sum() ** 2 / np.sum(r**2)
+    neff = kish_ess(r)
     return neff, int(keep.sum()), logz, err, theta, r
 
 

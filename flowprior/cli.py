@@ -19,6 +19,7 @@ import numpy as np
 from .cli_inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
                          flow_names, flow_samples, load_flow, parse_bounds, read_chains, select)
 from .data import column_names, read_samples
+from .numerics import kish_ess
 
 EPILOG = """examples:
   flowprior train chains/planck --params omegabh2 omegach2 ns --bounds prior.yaml -o planck.flow
@@ -60,7 +61,7 @@ def cmd_train(args) -> None:
     wall = time.perf_counter() - t0
     flow.save(args.output)
     w = sub.get_weights()
-    ess = w.sum() ** 2 / np.sum(w**2)
+    ess = kish_ess(w)
     print(f"trained {type(flow).__name__} on {len(sub)} samples (effective {ess:.0f}) over {params} "
           f"in {wall:.1f} s")
     _print_pieces(flow)
@@ -136,7 +137,7 @@ def cmd_check(args) -> None:
     outside = ~np.isfinite(logq)
     if outside.all():
         raise CLIError(f"{args.chains}: every sample lies outside the flow's bounds")
-    ess = 1.0 / np.sum(w**2)
+    ess = kish_ess(w)
     mean_logq = float(np.sum(w[~outside] * logq[~outside]) / w[~outside].sum())
     print(f"{args.flow} against {args.chains}: {len(data.x)} samples (effective {ess:.0f})")
     print(f"mean log-density of the chains under the flow: {mean_logq:.3f} nats "

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .numerics import kish_ess
+
 #: Columns of anesthetic's NestedSamples that are bookkeeping, not parameters.
 ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")
 
@@ -201,7 +203,7 @@ def warn_degenerate(x: np.ndarray, w: np.ndarray, names: list[str] | None) -> No
             f"theta: column(s) {cols} take one value ({', '.join(f'{x[0, i]:g}' for i in const[:5])}) in all "
             f"{len(x)} samples with positive weight; a flow has no density to learn along them (it narrows "
             "towards a spike while training). Leave them out of the fit, or fix them in the prior", stacklevel=3)
-    ess = float(w.sum() ** 2 / np.sum(w**2))
+    ess = kish_ess(w)
     if ess < MIN_ESS:
         warnings.warn(
             f"weights: effective sample size (Kish) {ess:.1f} of {len(x)} samples with positive weight, below "

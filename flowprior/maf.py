@@ -6,6 +6,7 @@ import numpy as np
 
 from .base import FlowDensity, build_maf, make_rng
 from .data import check_enough, check_inside, read_samples, warn_degenerate
+from .numerics import kish_ess
 from .spaces import Space, parse_bounds
 from .training import TrainingRecord, seeded, train_flow
 
@@ -205,7 +206,7 @@ class MAF(FlowDensity):
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
             device=self.device, progress=self.progress, desc=desc,
         )
-        record.ess = float(np.sum(w) ** 2 / np.sum(w**2))
+        record.ess = kish_ess(w)
         if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
             # The held-out loss is in the flow's whitened coordinates; adding the
             # Jacobian of the map from parameters gives the parameter-space figure.

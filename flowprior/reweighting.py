@@ -37,6 +37,7 @@ import numpy as np
 from .base import make_rng
 from .checked import ScalarLikelihood
 from .data import in_unit_cube
+from .numerics import kish_ess
 from .repartition import physical
 
 #: Share of the total weight one sample may hold before the result warns.
@@ -117,11 +118,6 @@ class Proposal:
         z = np.linalg.solve(self.chol, (u - self.mean).T).T
         log_wide = -0.5 * np.sum(z**2, axis=1) + self._log_norm
         return np.logaddexp(math.log1p(-self.eps) + self.flow.log_prob(u), math.log(self.eps) + log_wide)
-
-
-def _kish(w: np.ndarray) -> float:
-    s = w.sum()
-    return float(s * s / np.sum(w * w)) if s > 0 else 0.0
 
 
 def _systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -250,13 +246,13 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
 
     # 1. The fast run's own posterior draws, reweighted.
     w_a = np.exp(logw_a - logw_a.max())
-    n_keep = int(max_existing) if max_existing is not None else max(int(round(_kish(w_a))), 1)
+    n_keep = int(max_existing) if max_existing is not None else max(int(round(kish_ess(w_a))), 1)
     n_keep = min(n_keep, int(max_calls))
     idx = np.unique(_systematic(w_a, n_keep, rng), return_counts=True)
     rows, counts = idx
     theta_ex, logl_ex = slow(u[rows])
     r, logZ_ex, logZerr_ex = _existing_estimate(logl_ex - logl_a[rows], counts, logZ_a, logZerr_a)
-    parts = {"existing": {"calls": len(rows), "logZ": logZ_ex, "logZerr": logZerr_ex, "neff": _kish(r)}}
+    parts = {"existing": {"calls": len(rows), "logZ": logZ_ex, "logZerr": logZerr_ex, "neff": kish_ess(r)}}
 
     # 2. Importance sampling from an adapting flow until neff or calls run out.
     u_is, theta_is, logl_is, logW_is, batch_of = [np.empty((0, d)), np.empty((0, d)), np.empty(0), np.empty(0),
@@ -272,7 +268,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         return _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of)
 
     logZ, logZerr, w_ex, w_is = pooled()
-    neff = _kish(np.concatenate([w_ex, w_is]))
+    neff = kish_ess(np.concatenate([w_ex, w_is]))
     t = 0
     while neff < target_neff and slow.ncall < max_calls:
         # Train on every weighted slow sample so far: the proposal moves towards P_B.
@@ -299,7 +295,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         logZ, logZerr, w_ex, w_is = pooled()
         if slow.n_neg_inf == slow.ncall:  # the fast posterior and one batch of the flow: all -inf
             break
-        neff = _kish(np.concatenate([w_ex, w_is]))
+        neff = kish_ess(np.concatenate([w_ex, w_is]))
         if bar is not None:
             bar.n = min(neff, float(target_neff))
             bar.set_postfix(calls=slow.ncall)
@@ -310,7 +306,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         raise _no_support(slow, len(rows))
     if len(logW_is):
         z_is, zerr_is = _is_estimate(logW_is, batch_of)
-        parts["flow"] = {"calls": slow.ncall - len(rows), "logZ": z_is, "logZerr": zerr_is, "neff": _kish(w_is),
+        parts["flow"] = {"calls": slow.ncall - len(rows), "logZ": z_is, "logZerr": zerr_is, "neff": kish_ess(w_is),
                          "batches": t}
     weights = np.concatenate([w_ex, w_is])
     keep = weights > 0
