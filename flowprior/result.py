@@ -35,6 +35,14 @@ class Result:
     prior_transform : callable, optional
         The user's ``u -> theta`` (set by :func:`flowprior.run` and
         :func:`flowprior.enhanced_run`; needed by :func:`flowprior.reweight`).
+    train_time : float, optional
+        For an enhanced run: seconds spent training (or loading) the flow.
+    low_checks : list of LowCheck, optional
+        For an enhanced run: each low-resolution level's check
+        (:class:`flowprior.lowcheck.LowCheck`; empty with ``grow_below=None``).
+    tail_weight : float, optional
+        For an enhanced run: the posterior weight in the flow's outer 1 %
+        shells (see the narrow-flow warning of :func:`flowprior.enhanced_run`).
     """
 
     samples: Any
@@ -47,3 +55,6 @@ class Result:
     flow: Any = field(default=None, repr=False)
     low: Any = field(default=None, repr=False)
     prior_transform: Any = field(default=None, repr=False)
+    train_time: float | None = field(default=None, repr=False)
+    low_checks: list | None = field(default=None, repr=False)
+    tail_weight: float | None = field(default=None, repr=False)

@@ -499,10 +499,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                         ncall={"low": low_calls, "check": check_calls, "high": high.ncall["total"],
                                "total": low_calls + check_calls + high.ncall["total"],
                                "fingerprint": fingerprint_calls},
-                        samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=wide, low=low)
-        result.train_time = train_time
-        result.low_checks = levels
-        result.prior_transform = prior_transform
+                        samples_u=high.samples_u, sampler=sampler, raw=high.raw, flow=wide, low=low,
+                        prior_transform=prior_transform, train_time=train_time, low_checks=levels,
+                        tail_weight=_tail_weight(wide, high.samples_u, high.samples))
         _warn_if_flow_too_narrow(result)
         return result
 
@@ -936,8 +935,18 @@ def _to_physical(run_v: Result, prior_transform) -> Result:
                   sampler=run_v.sampler, raw=run_v.raw)
 
 
+def _tail_weight(flow: FlowDensity, samples_u: np.ndarray, samples) -> float:
+    """The posterior weight in the flow's outer 1 % shells: where ``v = flow^-1(u)`` is within 0.005 of an edge."""
+    tiny = 1e-12
+    v = flow.inverse_transform(np.clip(samples_u, tiny, 1 - tiny))
+    w = samples.get_weights()
+    w = w / w.sum()
+    edge = np.any((v < 0.005) | (v > 0.995), axis=1)
+    return float(w[edge].sum())
+
+
 def _warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
-    """Warn when the high-resolution posterior sits where the flow has little mass.
+    """Warn when the high-resolution posterior sits where the flow has little mass (``result.tail_weight``).
 
     Under the flow, its own hypercube coordinates ``v = flow^-1(u)`` are
     uniform, so a 1 % outer shell of any coordinate holds about
@@ -945,14 +954,7 @@ def _warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
     flow is narrower than the posterior (the defensive component, if any,
     is what is holding the answer up there).
     """
-    flow = result.flow
-    tiny = 1e-12
-    v = flow.inverse_transform(np.clip(result.samples_u, tiny, 1 - tiny))
-    w = result.samples.get_weights()
-    w = w / w.sum()
-    edge = np.any((v < 0.005) | (v > 0.995), axis=1)
-    expected = 1 - 0.99 ** v.shape[1]
-    result.tail_weight = float(w[edge].sum())
+    expected = 1 - 0.99 ** result.samples_u.shape[1]
     if result.tail_weight > max(share, 3 * expected):
         warnings.warn(
             f"{result.tail_weight:.1%} of the high-resolution posterior lies in the flow's outer 1 % tails "
