@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from .base import FlowDensity
+from .base import FlowDensity, make_rng
 from .checked import CheckedLikelihood, CheckedPrior
 from .data import check_names, in_unit_cube
 from .defensive import DefensiveFlow
@@ -47,12 +47,13 @@ def _check_common(ndim, nlive) -> None:
 
 
 def _check_seed(seed):
-    """``seed`` as an int (NumPy integers too), a Generator or None; anything else is an error."""
-    if seed is None or isinstance(seed, np.random.Generator):
+    """``seed`` as an int (NumPy integers too), a Generator, a SeedSequence or None; anything else is an error."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
         return int(seed)
-    raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or None, got {seed!r}")
+    raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or SeedSequence, or None; "
+                     f"got {seed!r}")
 
 
 def _checked_nlive_low(nlive_low, nlive: int, ndim: int, sampler: str, sampler_kwargs: dict | None) -> int:
@@ -322,8 +323,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     # Not None only for PolyChord under mpirun: then what runs once is done on
     # rank 0 and shared, while the PolyChord runs themselves take every rank.
     comm = adapter.mpi_comm() if sampler == "polychord" else None
-    if isinstance(seed, np.random.Generator):
-        seed = int(seed.integers(2**63))
+    if isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        seed = int(make_rng(seed).integers(2**63))
     seeds = np.random.SeedSequence(seed).spawn(4)
     low_seed, flow_seed, high_seed = (np.random.default_rng(s) for s in seeds[:3])
     # Levels after the first, and the checks, draw from their own streams,

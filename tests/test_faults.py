@@ -157,6 +157,9 @@ def test_a_numpy_integer_seed_matches_a_stored_int(finished):
     for bad in (3.5, -1, True, "3"):
         with pytest.raises(ValueError, match="seed: expected a non-negative integer"):
             fp.run(loglike_a, prior_transform, D, nlive=50, seed=bad)
+    # A SeedSequence works as it does for numpy's default_rng.
+    one, two = (fp.run(loglike_a, prior_transform, D, nlive=50, seed=np.random.SeedSequence(7)) for _ in range(2))
+    assert one.logZ == two.logZ
 
 
 @pytest.mark.parametrize("names, message", [(["a"], "expected 2 names"), (["a", "a"], "duplicates")])
