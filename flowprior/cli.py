@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from .cli_inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
                          flow_names, flow_samples, load_flow, parse_bounds, read_chains, select)
 from .data import column_names, read_samples
+from .io import atomic_write
 from .numerics import kish_ess
 
 EPILOG = """examples:
@@ -110,15 +110,14 @@ def cmd_sample(args) -> None:
     flow = load_flow(args.flow)
     names = flow_names(flow)
     rng = make_rng(args.seed)  # one stream: the chunks are the draws flow.sample(n, seed) makes at once
-    tmp = Path(args.output).with_name(f".{Path(args.output).name}.{os.getpid()}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "w") as fh:
             fh.write(",".join(names) + "\n")
             for start in range(0, args.n, SAMPLE_CHUNK):
                 np.savetxt(fh, flow.sample(min(SAMPLE_CHUNK, args.n - start), seed=rng), delimiter=",")
-        os.replace(tmp, args.output)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(args.output, write)
     print(f"wrote {args.n} samples of {names} to {args.output}")
 
 

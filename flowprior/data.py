@@ -118,15 +118,21 @@ def _check_columns(frame, cols) -> None:
         if kind == "b":
             raise ValueError(f"theta: column {str(c)!r} holds booleans (dtype {col.dtype}); expected numbers")
         values = col.to_numpy(dtype=object)
-        bad = np.array([not _is_number(v) for v in values], dtype=bool)
+        bad = np.array([not is_real(v) for v in values], dtype=bool)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
             raise ValueError(f"theta: column {str(c)!r} holds non-numbers (dtype {col.dtype}) in {_rows(bad)}; "
                              f"e.g. row {r}: {values[r]!r}; expected numbers in every parameter column")
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+def is_real(value) -> bool:
+    """Whether ``value`` is one real number (Python or NumPy), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_whole(value, minimum: int) -> bool:
+    """Whether ``value`` is a whole number >= ``minimum`` (``5`` or ``5.0``; not ``True``, NaN or inf)."""
+    return is_real(value) and bool(np.isfinite(value)) and value == int(value) and value >= minimum
 
 
 def check_names(names, d: int, per: str = "one per parameter") -> list[str] | None:

@@ -66,9 +66,13 @@ def _radical_inverse(i: int, base: int) -> float:
     return x
 
 
+def _thetas(prior_transform, u: np.ndarray) -> np.ndarray:
+    return np.array([np.asarray(prior_transform(row), dtype=float) for row in u])
+
+
 def evaluate(loglike, prior_transform, u: np.ndarray) -> dict:
     """The user's functions at rows ``u`` of the cube: ``{"u", "theta", "logl"}`` as lists."""
-    theta = np.array([np.asarray(prior_transform(row), dtype=float) for row in u])
+    theta = _thetas(prior_transform, u)
     logl = [float(loglike(t)) for t in theta]
     return {"u": np.asarray(u, dtype=float).tolist(), "theta": theta.tolist(), "logl": logl}
 
@@ -113,7 +117,7 @@ def verify(stored: dict, loglike, prior_transform, where: str) -> int:
     if len(u) == 0:
         return 0
     theta_then = np.asarray(stored["theta"], dtype=float)
-    theta_now = np.array([np.asarray(prior_transform(row), dtype=float) for row in u])
+    theta_now = _thetas(prior_transform, u)
     if theta_now.shape != theta_then.shape or not np.allclose(theta_now, theta_then, rtol=RTOL, atol=ATOL):
         bad = 0 if theta_now.shape != theta_then.shape else int(np.flatnonzero(
             ~np.all(np.isclose(theta_now, theta_then, rtol=RTOL, atol=ATOL), axis=1))[0])

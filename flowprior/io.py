@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,6 @@ FORMAT = "flowprior"
 VERSION = 2
 _KEY = "flowprior"
 _SUM = "flowprior.sha256"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write(path, write) -> None:
@@ -48,15 +42,23 @@ def atomic_write(path, write) -> None:
         ``write(tmp)`` writes the whole content to the path ``tmp``.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # Created here, exclusively, so the kernel gives it the umask's mode; a writer that replaces the
+    # file (safetensors makes it 0600) gets that mode back.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())
+        mode = tmp.stat().st_mode & 0o777
+        write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def file_digest(path) -> bytes:
+    """The SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
 def _digest(meta_text: str, tensors: dict) -> str:

@@ -28,11 +28,9 @@ def load(path):
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a flowprior file, is from a newer version, or is
-        corrupt (its checksum does not match).
+    FileNotFoundError, ValueError
+        As :func:`flowprior.io.read_file`; also a ``ValueError`` when the
+        recorded settings and arrays do not build a flow.
     """
     meta, tensors = read_file(path)
     classes = {"MAF": MAF, "PiecewiseFlow": PiecewiseFlow}

@@ -5,22 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from .base import FlowDensity, build_maf, make_rng
-from .data import check_enough, check_inside, read_samples, warn_degenerate
+from .data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
 from .numerics import kish_ess
 from .spaces import Space, parse_bounds
 from .training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
 MIN_SAMPLES = 20
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_int(value, minimum: int) -> bool:
-    """Whether ``value`` is a whole number >= ``minimum`` (``5`` or ``5.0``; not ``True``, NaN or inf)."""
-    return _is_real(value) and bool(np.isfinite(value)) and value == int(value) and value >= minimum
 
 
 class MAF(FlowDensity):
@@ -112,22 +103,22 @@ class MAF(FlowDensity):
 
     def _check_params(self) -> None:
         """Raise a ``ValueError`` naming the first setting that cannot train a flow."""
-        if not _is_int(self.n_transforms, 1):
+        if not is_whole(self.n_transforms, 1):
             raise ValueError(f"n_transforms: expected a positive integer, got {self.n_transforms!r}")
         hidden = self.hidden_features
         if isinstance(hidden, (str, bytes)) or not np.iterable(hidden) or not len(hidden) or not all(
-                _is_int(h, 1) for h in hidden):
+                is_whole(h, 1) for h in hidden):
             raise ValueError(f"hidden_features: expected a sequence of positive integers, got {hidden!r}")
-        if not (_is_real(self.val_fraction) and 0 < self.val_fraction < 1):
+        if not (is_real(self.val_fraction) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.val_fraction!r}")
-        if not _is_int(self.max_epochs, 1):
+        if not is_whole(self.max_epochs, 1):
             raise ValueError(f"max_epochs: expected a positive integer, got {self.max_epochs!r}")
-        if not _is_int(self.batch_size, 1):
+        if not is_whole(self.batch_size, 1):
             raise ValueError(f"batch_size: expected a positive integer, got {self.batch_size!r}")
-        if not (_is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
+        if not (is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
             raise ValueError(f"learning_rate: expected a positive finite number (Adam's step size, e.g. 3e-3), "
                              f"got {self.learning_rate!r}")
-        if self.patience is not None and not _is_int(self.patience, 1):
+        if self.patience is not None and not is_whole(self.patience, 1):
             raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
     @property

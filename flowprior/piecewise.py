@@ -6,8 +6,8 @@ import numpy as np
 
 from .base import make_rng
 from .clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
-from .data import check_enough, check_inside, read_samples, warn_degenerate
-from .maf import MAF, MIN_SAMPLES, _is_real
+from .data import check_enough, check_inside, is_real, read_samples, warn_degenerate
+from .maf import MAF, MIN_SAMPLES
 from .spaces import Space, parse_bounds
 
 
@@ -113,7 +113,7 @@ class PiecewiseFlow(MAF):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.overlap is not None and not (_is_real(self.overlap) and 0 < self.overlap < np.inf):
+        if self.overlap is not None and not (is_real(self.overlap) and 0 < self.overlap < np.inf):
             raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
         if not (isinstance(self.split, (int, np.integer)) and not isinstance(self.split, bool) and self.split >= 1):
             raise ValueError(f"split: expected a positive integer (pieces per cluster), got {self.split!r}")

@@ -13,7 +13,7 @@ still holds.
 
 The user's function is called only inside the cube, and ``user_calls``
 counts those calls: that, not the sampler's count of its own calls, is what
-the enhanced run reports as its cost (see :func:`user_calls`).
+the enhanced run reports as its cost (see :class:`CountedLikelihood`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import numpy as np
 
 from .base import make_rng
 from .checked import ScalarLikelihood
-from .data import in_unit_cube
+from .data import in_unit_cube, is_real, is_whole
 from .numerics import kish_ess
 from .repartition import physical
 
@@ -228,15 +228,15 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     """
     from anesthetic import Samples
 
-    if not (_is_real(target_neff) and 0 < target_neff < math.inf):
+    if not (is_real(target_neff) and 0 < target_neff < math.inf):
         raise ValueError(f"target_neff: expected a positive number (and finite), got {target_neff!r}")
     if max_calls is None:
         max_calls = int(20 * target_neff)
-    if not _is_count(max_calls, 1):
+    if not is_whole(max_calls, 1):
         raise ValueError(f"max_calls: expected a positive integer, got {max_calls!r}")
-    if not _is_count(batch_size, 10):
+    if not is_whole(batch_size, 10):
         raise ValueError(f"batch_size: expected an integer >= 10, got {batch_size!r}")
-    if max_existing is not None and not _is_count(max_existing, 1):
+    if max_existing is not None and not is_whole(max_existing, 1):
         raise ValueError(f"max_existing: expected a positive integer (how many of the fast run's posterior draws "
                          f"to reweight) or None (its effective sample size); got {max_existing!r}")
     u, logw_a, logl_a, logZ_a, logZerr_a, names, prior_transform = _read_fast(result, prior_transform, bounds)
@@ -322,15 +322,6 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
                      max_weight_share=share, parts=parts, proposal=proposal)
     out.n_neg_inf = slow.n_neg_inf
     return out
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_count(value, minimum: int) -> bool:
-    """Whether ``value`` is a whole number >= ``minimum`` (``5`` or ``5.0``; not ``True``, NaN or inf)."""
-    return _is_real(value) and math.isfinite(value) and value == int(value) and value >= minimum
 
 
 def _existing_estimate(log_lr: np.ndarray, counts: np.ndarray, logZ_a: float, logZerr_a: float):

@@ -70,11 +70,11 @@ def _unreadable(path, err: BaseException, stage: str) -> ValueError:
                       f"delete it to redo that stage")
 
 
-def _read_npz(path, stage: str) -> dict:
-    """Every array of an ``.npz`` stage file (zip CRCs checked), or an error naming it."""
+def _read_npz(path, stage: str, keys=None) -> dict:
+    """The arrays ``keys`` (default all) of an ``.npz`` stage file (their zip CRCs checked), or an error naming it."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+            return {k: f[k] for k in f.files if keys is None or k in keys}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
         if isinstance(err, FileNotFoundError):
             raise
@@ -199,7 +199,7 @@ def load_result(path, sampler: str, names) -> Result:
 
 def saved_nlive(path) -> int | None:
     """The ``nlive`` a result file was saved with, or None if it has none."""
-    a = _read_npz(path, "result")
+    a = _read_npz(path, "result", keys=("nlive",))
     return int(a["nlive"]) if "nlive" in a else None
 
 

@@ -384,16 +384,19 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
             scales = piece_scales(trained, scale, int(ndim))
             wide = trained.broadened(scales) if np.any(np.asarray(scales) != 1) else trained
             if len(trained.pieces_) > 1:
-                wide = wide.reweighted(volume_weights(trained.weights_ if masses is None else masses, scales, int(ndim)))
+                mass = trained.weights_ if masses is None else masses
+                wide = wide.reweighted(volume_weights(mass, scales, int(ndim)))
             pri = DefensiveFlow(wide, defensive) if defensive else wide
             # Checked inside the repartition so that a NaN names the physical
             # parameters the user's likelihood saw, not the flow's hypercube point.
-            return wide, pri, RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), pri)
+            like = RepartitionedLikelihood(CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim), pri)
+            return wide, pri, like
 
         draws = None  # the accepted level's check draws, for dynesty's high stage to start from
         while True:
             first = n_low == nlive_low  # the first level keeps the streams it always had
-            low_kwargs = {**kwargs, "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low, run_kwargs)}
+            low_kwargs = {**kwargs,
+                          "sampler_kwargs": _low_sampler_kwargs(sampler, ndim, sampler_kwargs, n_low, run_kwargs)}
             low, trained, train_time, fresh, verified = _low_level(
                 adapter, loglike, prior_transform, ndim, n_low, low_seed if first else stream(n_low, 0), flow,
                 flow_seed if first else stream(n_low, 1), low_kwargs, comm, paths, outdir, sampler, names)
@@ -424,16 +427,19 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                     check_calls += calls
                     low_masses, scales = trained.weights_, piece_scales(trained, scale, int(ndim))
                     perfect = perfect_ess(low_masses, scales, int(ndim))
-                    tail = on_root(comm, lambda: tail_excess(draws["logl"], *low_points, like.flow.log_prob, scale,
-                                                             int(ndim), log_bound=log_peak(low_masses, scales, int(ndim))))
+                    tail = on_root(comm, lambda: tail_excess(
+                        draws["logl"], *low_points, like.flow.log_prob, scale, int(ndim),
+                        log_bound=log_peak(low_masses, scales, int(ndim))))
                     passes = ess / perfect >= grow_below
-                    if (passes and not (sampler == "dynesty" and tail > WIDEN_TAIL)) or (not passes and nxt is not None):
+                    widen_tail = sampler == "dynesty" and tail > WIDEN_TAIL
+                    if (passes and not widen_tail) or (not passes and nxt is not None):
                         break
                     log_z = check_log_z(draws["logl"]) if np.isfinite(draws["logl"]).any() else None
                     wider = on_root(comm, lambda: _wider_scale(
                         scale, base_scale, log_z, low_points, lambda s: stage_prior(trained, s)[1].log_prob, int(ndim),
                         widest=not passes,
-                        log_bound_at=lambda s: log_peak(trained.weights_, piece_scales(trained, s, int(ndim)), int(ndim))))
+                        log_bound_at=lambda s: log_peak(trained.weights_, piece_scales(trained, s, int(ndim)),
+                                                        int(ndim))))
                     if wider is None:
                         break
                     scale, i = wider, i + 1

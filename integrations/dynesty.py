@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 
 from flowprior import fingerprint
 from flowprior.base import make_rng
-from flowprior.io import atomic_write
+from flowprior.io import atomic_write, file_digest
 from flowprior.checked import CheckedLikelihood, CheckedPrior
 from flowprior.repartition import CountedLikelihood
 from flowprior.result import Result
@@ -131,10 +129,11 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     res = sampler.results
     columns = list(names) if names is not None else list(range(ndim))
     samples = NestedSamples(data=res.samples, logL=res.logl, logL_birth=nlive, columns=columns)
-    ncall = int(sampler.ncall) if pool is not None or "pool" in kwargs else counted.user_calls
+    # With a pool (``pool=`` sets kwargs["pool"]) the calls run in other processes: dynesty's count.
+    ncall = int(sampler.ncall) if "pool" in kwargs else counted.user_calls
     return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=float(res.logzerr[-1]),
-                  ncall={"total": ncall, **({"fingerprint": verified} if verified else {})}, samples_u=np.asarray(res.samples_u),
-                  sampler="dynesty", raw=res)
+                  ncall={"total": ncall, **({"fingerprint": verified} if verified else {})},
+                  samples_u=np.asarray(res.samples_u), sampler="dynesty", raw=res)
 
 
 def _restore(dynesty, checkpoint, pool, ndim: int, nlive: int):
@@ -188,19 +187,14 @@ class ChecksummedSave:
     def __call__(self, fname) -> None:
         from dynesty.utils import save_sampler
 
-        path = Path(fname)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".save", dir=path.parent)
-        os.close(fd)
-        try:
-            save_sampler(self.sampler, tmp)
-            digest = _sha256(tmp)
-            sums = _sums_path(path)
+        sums = _sums_path(Path(fname))
+
+        def write(tmp: Path) -> None:  # the checksums go in place before the save file does
+            save_sampler(self.sampler, str(tmp))
             old = sums.read_text().split()[:1] if sums.exists() else []
-            atomic_write(sums, lambda p: p.write_text("\n".join([digest, *old]) + "\n"))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            atomic_write(sums, lambda p: p.write_text("\n".join([file_digest(tmp).hex(), *old]) + "\n"))
+
+        atomic_write(fname, write)
 
     @staticmethod
     def mismatch(fname) -> str | None:
@@ -208,7 +202,7 @@ class ChecksummedSave:
         sums = _sums_path(Path(fname))
         if not sums.exists():
             return None
-        if _sha256(fname) not in sums.read_text().split():
+        if file_digest(fname).hex() not in sums.read_text().split():
             return f"checksum mismatch with {sums.name}: the file changed after it was written"
         return None
 
@@ -216,6 +210,3 @@ class ChecksummedSave:
 def _sums_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
-
-def _sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

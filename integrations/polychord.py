@@ -443,9 +443,10 @@ def _resume_state(resume_file: str | None, log_file: str | None, ndim: int, grad
     if logged is not None and logged[1] == digest:
         return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest, "live": live}
     if logged is not None and logged[1] != bytes(32):
+        folder = os.path.dirname(resume_file)
         raise ValueError(f"{resume_file}: not the resume file PolyChord last wrote here ({os.path.basename(log_file)} "
                          "records another SHA-256): it changed after it was written, or the run was killed while "
-                         f"PolyChord wrote its files; delete it (or the whole directory {os.path.dirname(resume_file)}) "
+                         f"PolyChord wrote its files; delete it (or the whole directory {folder}) "
                          "to restart this stage from the beginning")
     return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest, "live": live}
 
@@ -563,10 +564,12 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
       since it started afresh, in every process: those before the resume
       file, those made after it by a process that was then stopped or
       killed (kept in ``stage.ncall`` at each call), and the resumed
-      run's.  If ``stage.ncall`` is missing or belongs to another resume
-      file (and always under MPI, where each rank counts its own calls),
-      it is PolyChord's own count up to the resume file instead, with a
-      warning outside MPI; ``raw.resumed`` says which.
+      run's.  If ``stage.ncall`` is missing or has recorded no resume
+      file yet (and always under MPI, where each rank counts its own
+      calls), it is PolyChord's own count up to the resume file instead,
+      with a warning outside MPI; ``raw.resumed`` says which.  A resume
+      file other than the one ``stage.ncall`` recorded is refused (it
+      changed after PolyChord wrote it).
 
     What it does not: the result of the uninterrupted run.  PolyChord's
     resume file holds no random state, and PolyChord seeds its generator
@@ -622,7 +625,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         if comm is None:
             log = CallLog(root + NCALL_SUFFIX, resume_file, start["ncall"], start["digest"])
             if start["counted_by"] == "polychord":
-                warnings.warn(f"{root + NCALL_SUFFIX} is missing or belongs to another resume file: ncall carries "
+                warnings.warn(f"{root + NCALL_SUFFIX} is missing or recorded no resume file: ncall carries "
                               f"PolyChord's own count of the calls before {resume_file} was written "
                               f"({start['ncall']}), which leaves out calls at or below logzero and calls made "
                               "after it", UserWarning, stacklevel=3)

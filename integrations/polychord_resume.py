@@ -18,7 +18,7 @@ import mmap
 import os
 import struct
 
-from flowprior.io import atomic_write
+from flowprior.io import atomic_write, file_digest
 
 
 class CallLog:
@@ -72,19 +72,14 @@ class CallLog:
     def mark(self) -> None:
         """Record the resume file PolyChord has just written."""
         try:
-            digest = sha256(self.resume_file)
+            digest = file_digest(self.resume_file)
         except OSError:
-            return  # the count then does not match the file: a resume carries PolyChord's own
+            return  # the log keeps the previous file's digest: a resume from this file is refused, naming it
         self.map[-32:] = digest
         self.waiting = False
 
     def close(self) -> None:
         self.map.close()
-
-
-def sha256(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
 
 
 class ResumeFileError(ValueError):
