@@ -8,9 +8,9 @@ def calls_text(res) -> str:
 
     An enhanced run also shows each low-resolution level's live points and
     its flow's check score (effective-sample-size fraction relative to a
-    perfect flow broadened the same way; see ``flowprior.lowcheck``), e.g.
+    perfect flow broadened the same way; see ``flowprior.workflows.lowcheck``), e.g.
     ``[25: 0.41 > 100: 0.99]``; the score decides against ``grow_below``.
-    The last level's tail statistic follows (``flowprior.lowcheck.tail_excess``;
+    The last level's tail statistic follows (``flowprior.workflows.lowcheck.tail_excess``;
     at most ``TAME_TAIL`` lets dynesty's high stage bound its points early),
     e.g. ``[25: 1.13 t-0.3]``.
     """

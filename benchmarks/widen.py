@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import banana as bn  # noqa: E402
 
 from flowprior import workflows as wf  # noqa: E402
-from flowprior.checked import CheckedLikelihood, CheckedPrior  # noqa: E402
-from flowprior.lowcheck import check_flow, perfect_ess_fraction  # noqa: E402
-from flowprior.repartition import RepartitionedLikelihood  # noqa: E402
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior  # noqa: E402
+from flowprior.workflows.lowcheck import check_flow, perfect_ess_fraction  # noqa: E402
+from flowprior.workflows.repartition import RepartitionedLikelihood  # noqa: E402
 
 
 def main() -> None:

@@ -9,17 +9,17 @@ reweighting; marginal KL divergence, model dimensionality and nuisance-free
 likelihoods for joint analyses.
 """
 
-from .base import FlowDensity
-from .loading import load
-from .lock import OutdirInUse
-from .maf import MAF
-from .marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality
-from .piecewise import PiecewiseFlow
-from .priors import GaussianPrior, LogUniformPrior, UniformPrior
-from .result import Result
-from .reweighting import Reweighted, reweight
-from .spaces import Space
-from .workflows import enhanced_run, run
+from flowprior.flows.base import FlowDensity
+from flowprior.flows.loading import load
+from flowprior.workflows.lock import OutdirInUse
+from flowprior.flows.maf import MAF
+from flowprior.marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality
+from flowprior.flows.piecewise import PiecewiseFlow
+from flowprior.priors import GaussianPrior, LogUniformPrior, UniformPrior
+from flowprior.result import Result
+from flowprior.reweighting import Reweighted, reweight
+from flowprior.flows.spaces import Space
+from flowprior.workflows import enhanced_run, run
 
 __all__ = [
     "MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .numerics import kish_ess
+from flowprior.numerics import in_unit_cube, kish_ess  # noqa: F401  (in_unit_cube: re-exported)
 
 #: Columns of anesthetic's NestedSamples that are bookkeeping, not parameters.
 ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")
@@ -227,11 +227,6 @@ def as_points(u, ndim: int, what: str = "u") -> tuple[np.ndarray, bool]:
     if arr.ndim != 2 or arr.shape[1] != ndim:
         raise ValueError(f"{what}: expected shape ({ndim},) or (n, {ndim}); got {np.shape(u)}")
     return np.ascontiguousarray(arr), single
-
-
-def in_unit_cube(u: np.ndarray) -> np.ndarray | np.bool_:
-    """Whether each point (last axis) lies in the closed unit cube; NaN is outside."""
-    return np.all((u >= 0) & (u <= 1), axis=-1)
 
 
 def unit_cube_error(u: np.ndarray, what: str = "u") -> ValueError:

@@ -27,9 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import FlowDensity, make_rng
-from .data import _rows, as_points, column_names
-from .priors import _Analytic
+from flowprior.flows.base import FlowDensity, make_rng
+from flowprior.data import _rows, as_points, column_names
+from flowprior.priors import _Analytic
 
 
 class Estimate(NamedTuple):
@@ -72,7 +72,7 @@ def _resolve(obj, params, what: str, seed, bounds, flow_kwargs):
     if _is_density(obj):
         return _select(obj, params, what)
     if _is_samples(obj):
-        from .maf import MAF
+        from flowprior.flows.maf import MAF
 
         frame = obj
         if params is not None:

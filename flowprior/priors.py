@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from .base import make_rng
-from .data import as_points, check_names, in_unit_cube, named_points, unit_cube_error
+from flowprior.flows.base import make_rng
+from flowprior.data import as_points, check_names, in_unit_cube, named_points, unit_cube_error
 
 
 def _box(bounds, what: str = "bounds") -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ class Result:
         For an enhanced run: seconds spent training (or loading) the flow.
     low_checks : list of LowCheck, optional
         For an enhanced run: each low-resolution level's check
-        (:class:`flowprior.lowcheck.LowCheck`; empty with ``grow_below=None``).
+        (:class:`flowprior.workflows.lowcheck.LowCheck`; empty with ``grow_below=None``).
     tail_weight : float, optional
         For an enhanced run: the posterior weight in the flow's outer 1 %
         shells (see the narrow-flow warning of :func:`flowprior.enhanced_run`).

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import make_rng
-from .checked import ScalarLikelihood
-from .data import in_unit_cube, is_real, is_whole
-from .numerics import kish_ess
-from .repartition import physical
+from flowprior.flows.base import make_rng
+from flowprior.workflows.checked import ScalarLikelihood
+from flowprior.data import in_unit_cube, is_real, is_whole
+from flowprior.numerics import kish_ess
+from flowprior.workflows.repartition import physical
 
 #: Share of the total weight one sample may hold before the result warns.
 DOMINANT_SHARE = 0.1
@@ -94,7 +94,7 @@ class Proposal:
 
     def __init__(self, u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, eps: float = 0.1,
                  width: float = 2.0):
-        from .choice import choose_flow
+        from flowprior.flows.choice import choose_flow
 
         # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").  A few
         # dominant weights are reported by reweight itself (DOMINANT_SHARE), not as the flow's input.
@@ -396,7 +396,7 @@ def _logz_error(samples, rng: np.random.Generator, n: int = 200) -> float:
 
 def _read_fast(result, prior_transform, bounds):
     """Hypercube points, log-weights, fast logL, logZ and its error, names and the prior transform."""
-    from .result import Result
+    from flowprior.result import Result
 
     if isinstance(result, Result):
         pt = prior_transform if prior_transform is not None else result.prior_transform
@@ -413,7 +413,7 @@ def _read_fast(result, prior_transform, bounds):
         if bounds is None:
             raise ValueError("result: anesthetic samples need bounds= (a uniform prior box) to evaluate the prior; "
                              "or pass a flowprior Result, which carries its prior transform")
-        from .spaces import parse_bounds
+        from flowprior.flows.spaces import parse_bounds
 
         frame = samples.drop_labels()
         params = [c for c in frame.columns if c not in ("logL", "logL_birth", "nlive")]

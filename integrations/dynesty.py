@@ -1,18 +1,25 @@
-"""dynesty adapter: runs a static nested sampler and returns a flowprior Result."""
+"""dynesty adapter: runs a static nested sampler and returns a flowprior Result.
+
+It also holds the enhanced run's policy for dynesty (:class:`Dynesty`, with
+its defaults in :class:`DynestyDefaults`; docs/design.md explains each one
+and links to the measurements).
+"""
 
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from flowprior import fingerprint
-from flowprior.base import make_rng
-from flowprior.io import atomic_write, file_digest
-from flowprior.checked import CheckedLikelihood, CheckedPrior
-from flowprior.repartition import CountedLikelihood
+from flowprior.workflows import fingerprint
+from flowprior.flows.base import make_rng
+from flowprior.flows.files import atomic_write, file_digest
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.repartition import CountedLikelihood
+from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
 from flowprior.result import Result
 
 
@@ -210,3 +217,140 @@ class ChecksummedSave:
 def _sums_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
+
+
+@dataclass(frozen=True)
+class DynestyDefaults:
+    """The enhanced run's named defaults for dynesty (docs/design.md, the section named beside each).
+
+    Attributes
+    ----------
+    nlive_low_unif, nlive_low_mcmc : int
+        Low-stage live points with uniform sampling and with dynesty's MCMC
+        methods ("Low-stage live points").
+    low_enlarge, low_enlarge_below : float, int
+        Fixed ellipsoid enlargement of a uniform low stage with fewer than
+        ``low_enlarge_below`` live points ("dynesty low-stage bounds").
+    low_first_update : dict
+        dynesty's ``first_update`` in a uniform low stage: ellipsoids from the start.
+    low_update_interval : float
+        dynesty's ``update_interval`` in a uniform low stage below ``low_enlarge_below`` points.
+    broaden_small_unif : float
+        Base width of flows trained on such small uniform low stages ("Base broadening").
+    high_first_update : dict
+        dynesty's ``first_update`` in the high stage behind a tame flow ("Early bounds in the high stage").
+    tame_tail : float
+        Largest check tail (nats) of a tame flow.
+    high_dlogz : float
+        dynesty's ``dlogz`` in the high stage ("High-stage stopping rules").
+    """
+
+    nlive_low_unif: int = 100
+    nlive_low_mcmc: int = 25
+    low_enlarge: float = 2.0
+    low_enlarge_below: int = 100
+    low_first_update: dict = field(default_factory=lambda: {"min_eff": 60.0, "min_ncall": 0})
+    low_update_interval: float = 0.2
+    broaden_small_unif: float = 1.35
+    high_first_update: dict = field(default_factory=lambda: {"min_eff": 50.0, "min_ncall": 0})
+    tame_tail: float = 0.5
+    high_dlogz: float = 1.0
+
+
+def uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
+    """Whether dynesty samples uniformly in its bounds with these settings (its ``"auto"``: below 10-D)."""
+    sample = (sampler_kwargs or {}).get("sample", "auto")
+    return sample == "unif" or (sample == "auto" and ndim < 10)
+
+
+class Dynesty(SamplerAdapter):
+    """dynesty behind flowprior's workflows, with the enhanced run's policy for it.
+
+    Parameters
+    ----------
+    defaults : DynestyDefaults
+    """
+
+    name = "dynesty"
+    widens_passing_tails = True
+    starts_from_draws = True
+
+    def __init__(self, defaults: DynestyDefaults = DynestyDefaults()):
+        self.defaults = defaults
+
+    def check_settings(self, ndim, sampler_kwargs, run_kwargs) -> None:
+        check_settings(ndim, sampler_kwargs, run_kwargs)
+
+    def run(self, loglike, prior_transform, ndim, **kwargs) -> Result:
+        return run(loglike, prior_transform, ndim, **kwargs)
+
+    def nlive_low(self, ndim, sampler_kwargs) -> int:
+        d = self.defaults
+        return d.nlive_low_unif if uniform_sampling(ndim, sampler_kwargs) else d.nlive_low_mcmc
+
+    def small_fixed_bounds(self, ndim: int, nlive_low: int, sampler_kwargs: dict | None) -> bool:
+        """Whether a low stage gets the fixed ``low_enlarge``: uniform, few points, no user enlargement."""
+        user = sampler_kwargs or {}
+        return (uniform_sampling(ndim, user) and nlive_low < self.defaults.low_enlarge_below
+                and "bootstrap" not in user and "enlarge" not in user)
+
+    def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:
+        """Uniform sampling gets fixed, early, often refitted bounds; each only where the user set none."""
+        user = settings.sampler_kwargs or {}
+        if not uniform_sampling(ndim, user):
+            return settings
+        d, out = self.defaults, dict(user)
+        if "bootstrap" not in user and "enlarge" not in user:
+            out["bootstrap"] = 0
+        if self.small_fixed_bounds(ndim, nlive_low, user):
+            out["enlarge"] = d.low_enlarge
+        out.setdefault("first_update", dict(d.low_first_update))
+        if "bound" not in user and out.get("bootstrap") == 0:
+            from flowprior.integrations.dynesty_bounds import ModeEllipsoids
+
+            out["bound"] = ModeEllipsoids(ndim)
+        if nlive_low < d.low_enlarge_below:
+            out.setdefault("update_interval", d.low_update_interval)
+        return StageSettings(out, settings.run_kwargs)
+
+    def broaden(self, ndim, nlive_low, sampler_kwargs, default) -> float:
+        small = self.small_fixed_bounds(ndim, nlive_low, sampler_kwargs)
+        return self.defaults.broaden_small_unif if small else default
+
+    def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
+                      start: HighStart) -> StageSettings:
+        """Uniform draws with a fixed enlargement in the flow-whitened cube, starting from the check's draws.
+
+        Anything in ``high_sampler_kwargs`` (or ``dlogz`` in ``run_kwargs``) wins.
+        """
+        high = dict(high_sampler_kwargs or {})
+        out = {**(settings.sampler_kwargs or {}), **high}
+        if "sample" not in high:
+            out["sample"] = "unif"
+            for key in ("walks", "slices"):  # settings of the MCMC methods only
+                if key not in high:
+                    out.pop(key, None)
+            if "bootstrap" not in high:
+                out["bootstrap"] = 0
+            if self.tame(start):
+                out.setdefault("first_update", dict(self.defaults.high_first_update))
+        if start.draws is not None and "live_points" not in out:
+            out["live_points"] = live_points(start.draws, nlive)
+        user = settings.run_kwargs or {}
+        rk = {**user, "dlogz": self.defaults.high_dlogz} if "dlogz" not in user else settings.run_kwargs
+        return StageSettings(out, rk)
+
+    def tame(self, start: HighStart) -> bool:
+        """Whether the high stage may bound early: one piece, and a check tail of at most ``tame_tail``."""
+        return start.tail is not None and start.tail <= self.defaults.tame_tail and start.pieces == 1
+
+
+def live_points(draws: dict, nlive: int) -> list:
+    """dynesty's ``live_points``: the check's first ``nlive`` draws, with their likelihoods already evaluated.
+
+    Copies, because dynesty overwrites ``-inf`` log-likelihoods in place.
+    """
+    return [draws["v"][:nlive].copy(), draws["u"][:nlive].copy(), draws["logl"][:nlive].copy()]
+
+
+ADAPTER = Dynesty()

@@ -52,11 +52,14 @@ import tempfile
 import uuid
 import warnings
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from flowprior.base import make_rng
-from flowprior.checked import CheckedLikelihood, CheckedPrior
-from flowprior import fingerprint
+from flowprior.flows.base import make_rng
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows import fingerprint
+from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
 from flowprior.integrations.polychord_resume import CallLog, check_resume, live_points
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
@@ -527,7 +530,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         for another ``ndim`` or ``grade_dims``: PolyChord would stop the
         whole process; the message names the file to delete), or (after the
         run) a NaN likelihood, a badly shaped prior point
-        (:mod:`flowprior.checked`) or a likelihood with no support: at or
+        (:mod:`flowprior.workflows.checked`) or a likelihood with no support: at or
         below ``logzero`` at each of the first ``1000 * nlive`` prior draws
         (``NO_SUPPORT_ROUNDS``, dynesty's limit; PolyChord would draw
         forever).
@@ -677,3 +680,80 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,
                   ncall={"total": int(ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,
                   sampler="polychord", raw=output)
+
+
+@dataclass(frozen=True)
+class PolyChordDefaults:
+    """The enhanced run's named defaults for PolyChord (docs/design.md, the section named beside each).
+
+    Attributes
+    ----------
+    nlive_low : int
+        Low-stage live points ("Low-stage live points").
+    low_repeats, high_repeats : float
+        ``num_repeats`` of the low and high stages as a fraction of ``ndim``
+        (PolyChord's own default is ``5 * ndim``; "PolyChord repeats").
+    high_precision : float
+        ``precision_criterion`` of the high stage (PolyChord's default 0.001;
+        "High-stage stopping rules").
+    """
+
+    nlive_low: int = 100
+    low_repeats: float = 0.5
+    high_repeats: float = 0.5
+    high_precision: float = 0.1
+
+
+def repeats(fraction: float, ndim: int) -> int:
+    """PolyChord's ``num_repeats`` as a fraction of ``ndim``, at least 1."""
+    return max(1, int(fraction * ndim))
+
+
+class PolyChord(SamplerAdapter):
+    """PolyChord behind flowprior's workflows, with the enhanced run's policy for it.
+
+    PolyChord has one settings object, so a key in either of the user's
+    dicts counts as set, and a key that a stage sets is taken out of
+    ``run_kwargs``.
+
+    Parameters
+    ----------
+    defaults : PolyChordDefaults
+    """
+
+    name = "polychord"
+
+    def __init__(self, defaults: PolyChordDefaults = PolyChordDefaults()):
+        self.defaults = defaults
+
+    def check_settings(self, ndim, sampler_kwargs, run_kwargs) -> None:
+        check_settings(ndim, sampler_kwargs, run_kwargs)
+
+    def run(self, loglike, prior_transform, ndim, **kwargs) -> Result:
+        return run(loglike, prior_transform, ndim, **kwargs)
+
+    def mpi_comm(self):
+        return mpi_comm()
+
+    def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:
+        """Fewer slice repeats than PolyChord's default: the low stage needs live points, not decorrelated chains."""
+        user = settings.sampler_kwargs or {}
+        if "num_repeats" in user or "num_repeats" in (settings.run_kwargs or {}):
+            return settings
+        return StageSettings({**user, "num_repeats": repeats(self.defaults.low_repeats, ndim)}, settings.run_kwargs)
+
+    def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
+                      start: HighStart) -> StageSettings:
+        """Few slice repeats in the flow-whitened cube and an earlier stop; the user's settings win."""
+        high = dict(high_sampler_kwargs or {})
+        sk = {**(settings.sampler_kwargs or {}), **high}
+        if "num_repeats" not in high:
+            sk["num_repeats"] = repeats(self.defaults.high_repeats, ndim)
+        user = settings.run_kwargs or {}
+        rk = {k: v for k, v in user.items() if k not in sk}
+        if "precision_criterion" not in user and "precision_criterion" not in sk:
+            rk["precision_criterion"] = self.defaults.high_precision
+        return StageSettings(sk, rk if rk or settings.run_kwargs is not None else None)
+
+
+ADAPTER = PolyChord()

@@ -18,7 +18,7 @@ import mmap
 import os
 import struct
 
-from flowprior.io import atomic_write, file_digest
+from flowprior.flows.files import atomic_write, file_digest
 
 
 class CallLog:
@@ -210,7 +210,7 @@ def read_resume(text: str, ndim: int, nderived: int, grade_dims: list[int]) -> d
 
 
 def live_points(header: dict, ndim: int, nderived: int) -> dict:
-    """A resume file's live points as :func:`flowprior.fingerprint.verify` takes them.
+    """A resume file's live points as :func:`flowprior.workflows.fingerprint.verify` takes them.
 
     Each row holds, in PolyChordLite's order (``settings.f90``), the
     hypercube point, the physical point (``ndim`` each), the derived

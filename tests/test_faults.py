@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import flowprior as fp
-from flowprior import fingerprint, stages
-from flowprior.lock import OutdirInUse, OutdirLock
+from flowprior.workflows import fingerprint
+from flowprior.workflows import stages
+from flowprior.workflows.lock import OutdirInUse, OutdirLock
 
 pytest.importorskip("dynesty", reason="dynesty is not installed")
 
@@ -218,7 +219,7 @@ def test_an_outdir_in_use_is_refused(tmp_path):
     # Another process holding it is named; a killed holder leaves no stale lock.
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from flowprior.lock import OutdirLock
+        from flowprior.workflows.lock import OutdirLock
         OutdirLock({str(outdir)!r}).acquire()
         print("held", flush=True)
         time.sleep(60)

@@ -5,7 +5,7 @@ import pytest
 
 from scipy import stats
 
-from flowprior.lowcheck import check_flow, ess_fraction, tail_excess
+from flowprior.workflows.lowcheck import check_flow, ess_fraction, tail_excess
 
 
 def test_ess_fraction_of_known_weights():
@@ -54,7 +54,7 @@ def test_check_flow_is_one_for_the_posterior_and_small_for_a_spike():
 
 
 def test_perfect_ess_fraction_matches_a_broadened_gaussian():
-    from flowprior.lowcheck import LowCheck, perfect_ess_fraction
+    from flowprior.workflows.lowcheck import LowCheck, perfect_ess_fraction
 
     assert perfect_ess_fraction(1.0, 6) == 1.0
     assert perfect_ess_fraction(1.2, 6) == pytest.approx(0.745, abs=1e-3)
@@ -71,7 +71,7 @@ def test_perfect_ess_fraction_matches_a_broadened_gaussian():
 
 
 def test_check_draws_are_kept_per_level(tmp_path):
-    from flowprior import stages
+    from flowprior.workflows import stages
 
     draws = {"v": np.full((3, 2), 0.5), "u": np.full((3, 2), 0.25), "logl": np.array([0.0, -np.inf, 1.0])}
     stages.save_draws(tmp_path / "check.npz", draws, nlive_low=25)

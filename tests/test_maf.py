@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import flowprior as fp
-from flowprior.training import _weighted_nll
+from flowprior.flows.training import _weighted_nll
 from conftest import BOUNDS, COV, MEAN, QUICK
 
 

@@ -11,10 +11,10 @@ import pytest
 import flowprior as fp
 from conftest import QUICK
 from flowprior import cli
-from flowprior.checked import CheckedLikelihood
+from flowprior.workflows.checked import CheckedLikelihood
 from flowprior.data import check_inside
 from flowprior.reweighting import _combine
-from flowprior.training import TrainingRecord, _diverged
+from flowprior.flows.training import TrainingRecord, _diverged
 
 BOX = [(0.0, 1.0), (0.0, 1.0)]
 MU, SD = np.array([0.5, 0.4]), 0.1
@@ -355,7 +355,7 @@ def test_chain_root_without_chain_files_lists_the_formats_tried(chains, capsys, 
 
 
 def test_defensive_flow_names_nan_u():
-    from flowprior.defensive import DefensiveFlow
+    from flowprior.flows.defensive import DefensiveFlow
 
     cube = fp.MAF(seed=0, **QUICK).fit(np.random.default_rng(1).uniform(0.2, 0.8, size=(500, 2)),
                                        bounds=[(0, 1), (0, 1)])

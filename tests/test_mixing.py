@@ -1,4 +1,4 @@
-"""Per-piece widths and weights of a piecewise flow in the high stage's prior (flowprior.mixing)."""
+"""Per-piece widths and weights of a piecewise flow in the high stage's prior (flowprior.workflows.mixing)."""
 
 import copy
 
@@ -9,8 +9,8 @@ from scipy.special import logsumexp
 import flowprior as fp
 from conftest import QUICK
 from flowprior import load
-from flowprior.lowcheck import ess_fraction, perfect_ess_fraction
-from flowprior.mixing import (MASS_FLOOR, MAX_PIECE_FACTOR, check_masses, log_peak, perfect_ess, piece_scales,
+from flowprior.workflows.lowcheck import ess_fraction, perfect_ess_fraction
+from flowprior.workflows.mixing import (MASS_FLOOR, MAX_PIECE_FACTOR, check_masses, log_peak, perfect_ess, piece_scales,
                               redraw, volume_weights)
 
 

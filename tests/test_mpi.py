@@ -61,12 +61,12 @@ def report(**values):
 """
 
 ENHANCED = """
-from flowprior import stages, workflows
+from flowprior.workflows import levels, stages
 
 # Count, on each rank, the flow trainings and the stage files written.
 trained, written = [], []
-train, save_result = workflows._train, stages.save_result
-workflows._train = lambda *a, **k: trained.append(1) or train(*a, **k)
+train, save_result = levels.train, stages.save_result
+levels.train = lambda *a, **k: trained.append(1) or train(*a, **k)
 stages.save_result = lambda *a, **k: written.append(str(a[0])) or save_result(*a, **k)
 
 kwargs = dict(sampler="polychord", nlive=100, nlive_low=25, seed=3, outdir=out / "stages")

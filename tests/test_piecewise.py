@@ -47,9 +47,9 @@ def test_bad_split(blobs, bad):
 
 
 def test_soft_pieces_weigh_samples_by_responsibility(piecewise, blobs):
-    from flowprior.clustering import soft_memberships
-    from flowprior.piecewise import MIN_MEMBERSHIP
-    from flowprior.spaces import Space, parse_bounds
+    from flowprior.flows.clustering import soft_memberships
+    from flowprior.flows.piecewise import MIN_MEMBERSHIP
+    from flowprior.flows.spaces import Space, parse_bounds
 
     x, w = blobs
     assert piecewise.overlap == 2.0 and len(piecewise.pieces_) == 2
@@ -101,7 +101,7 @@ def test_first_coordinate_picks_piece_by_cumulative_weight(piecewise):
 
 
 def _piece_transform(pw, k, u):
-    from flowprior import fast
+    from flowprior.flows import fast
 
     one = fast.export([pw.pieces_[k]], [pw.spaces_[k]], np.ones(1))
     x, ok = one.prior_transform(u)

@@ -64,8 +64,6 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     assert res.raw.niter < 0.6 * plain.raw.niter
     assert type(res.flow) is fp.MAF and res.low.ncall["total"] == res.ncall["low"]
     # A Gaussian's flow has no missing tails: the high stage may bound early.
-    from flowprior.workflows import _tame
-
     assert res.low_checks[0].tail is not None and _tame(res.low_checks[0], res.flow)
 
 
@@ -105,7 +103,7 @@ def test_bad_input():
 def test_repartitioned_likelihood_pickles(enhanced):
     import pickle
 
-    from flowprior.repartition import RepartitionedLikelihood
+    from flowprior.workflows.repartition import RepartitionedLikelihood
 
     like = RepartitionedLikelihood(loglike, prior_transform, enhanced.flow)
     back = pickle.loads(pickle.dumps(like))
@@ -116,7 +114,7 @@ def test_repartitioned_likelihood_pickles(enhanced):
 
 
 def test_defensive_mixture_transform_and_density(enhanced):
-    from flowprior.defensive import DefensiveFlow
+    from flowprior.flows.defensive import DefensiveFlow
 
     guard = DefensiveFlow(enhanced.flow, 0.2)
     v = np.random.default_rng(0).uniform(size=(4000, D))
@@ -232,9 +230,16 @@ def unit(u):
     return u
 
 
+def _tame(check, flow) -> bool:
+    """Whether dynesty's high stage bounds early behind ``flow`` after ``check``."""
+    from flowprior.integrations.base import HighStart
+    from flowprior.integrations.dynesty import ADAPTER
+
+    return check is not None and ADAPTER.tame(HighStart(check.tail, len(flow.pieces_), None))
+
+
 def test_auto_flow_is_piecewise_for_two_modes():
-    from flowprior.mixing import volume_weights
-    from flowprior.workflows import _tame
+    from flowprior.workflows.mixing import volume_weights
 
     res = fp.enhanced_run(bimodal, unit, 2, nlive=150, nlive_low=60, seed=4)
     assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
@@ -271,7 +276,7 @@ def test_pool_runs_the_flow_prior_in_workers():
 
 def test_nan_in_the_high_stage_names_the_physical_parameters(monkeypatch):
     """A NaN from the user's likelihood during the flow-prior stage reports theta, not the flow's u."""
-    import flowprior.workflows as wf
+    import flowprior.workflows.levels as levels
 
     state = {"armed": False}
 
@@ -281,14 +286,14 @@ def test_nan_in_the_high_stage_names_the_physical_parameters(monkeypatch):
     def flaky(x):
         return np.nan if state["armed"] else loglike(x - 10.0)
 
-    train = wf._train
+    train = levels.train
 
     def train_then_arm(*args, **kwargs):
         flow = train(*args, **kwargs)
         state["armed"] = True
         return flow
 
-    monkeypatch.setattr(wf, "_train", train_then_arm)
+    monkeypatch.setattr(levels, "train", train_then_arm)
     with pytest.raises(ValueError, match=r"loglike returned nan at theta=\[") as err:
         fp.enhanced_run(flaky, shifted_prior, D, nlive=40, nlive_low=20, flow="maf", seed=0)
     theta = np.array(eval(str(err.value).split("theta=")[1].split("]")[0] + "]"))
@@ -297,7 +302,7 @@ def test_nan_in_the_high_stage_names_the_physical_parameters(monkeypatch):
 
 def test_repartitioned_likelihood_is_zero_outside_the_cube_without_calling_the_user(enhanced):
     """The enhanced run's flow is unbounded; past the cube the old prior is zero."""
-    from flowprior.repartition import RepartitionedLikelihood
+    from flowprior.workflows.repartition import RepartitionedLikelihood
 
     assert enhanced.flow.bounds_ == [(None, None)] * D
 
@@ -346,9 +351,12 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
 
 
 def test_last_level_that_still_fails_warns(monkeypatch):
-    import flowprior.workflows as wf
+    import dataclasses
 
-    monkeypatch.setattr(wf, "WIDEN", ())  # no widening: the last level's flow fails as trained
+    import flowprior.workflows.widening as widening
+
+    # No widening: the last level's flow fails as trained.
+    monkeypatch.setattr(widening, "DEFAULTS", dataclasses.replace(widening.DEFAULTS, widen=()))
     with pytest.warns(UserWarning, match=r"poor importance sampler.*nlive_low cannot grow"):
         res = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=0.999,
                               broaden=1.0)
@@ -363,9 +371,9 @@ def test_a_flow_that_passes_its_check_keeps_the_first_level():
     # call is counted once, in "check", and none is made twice.
     assert counter.calls == res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
     # One check of 200 draws, plus one per width tried if the 10-live flow showed a tail.
-    from flowprior.workflows import WIDEN
+    from flowprior.workflows.plan import DEFAULTS
 
-    assert res.ncall["check"] == res.low_checks[0].check_calls <= 200 * (1 + len(WIDEN))
+    assert res.ncall["check"] == res.low_checks[0].check_calls <= 200 * (1 + len(DEFAULTS.widen))
     skipped = fp.enhanced_run(loglike, prior_transform, D, nlive=200, nlive_low=10, seed=2, grow_below=None)
     assert skipped.low_checks == [] and skipped.ncall["check"] == 0
     # The check draws from its own stream: the low run and the flow are the same;
@@ -409,111 +417,32 @@ def test_interrupted_grown_level_resumes_with_the_same_answer(tmp_path):
         whole.ncall[k] for k in ("low", "check", "high", "total")]
 
 
-def test_stage_sampler_settings_for_dynesty():
-    from flowprior.workflows import (BROADEN, BROADEN_SMALL_UNIF, HIGH_FIRST_UPDATE, LOW_FIRST_UPDATE,
-                                     _high_sampler_kwargs, _level_broaden, _low_sampler_kwargs)
+def _spy_runs(monkeypatch, record):
+    """Make every stage's adapter.run call ``record(kwargs)`` first."""
+    import flowprior.workflows.enhanced as enhanced
 
-    from flowprior.integrations.dynesty_bounds import ModeEllipsoids
+    check_inputs = enhanced.check_inputs
 
-    def unbound(kwargs):  # the settings apart from the bound, which is checked on its own
-        bound = kwargs.pop("bound")
-        assert type(bound) is ModeEllipsoids and bound.ndim == 6
-        return kwargs
+    def spying(*args):
+        names, seed, adapter = check_inputs(*args)
 
-    # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
-    # ellipsoids from the start, refitted more often with few points, small clusters carved out.
-    assert unbound(_low_sampler_kwargs("dynesty", 6, None, 25)) == {
-        "bootstrap": 0, "enlarge": 2.0, "first_update": LOW_FIRST_UPDATE, "update_interval": 0.2}
-    assert unbound(_low_sampler_kwargs("dynesty", 6, {"sample": "unif"}, 100)) == {
-        "sample": "unif", "bootstrap": 0, "first_update": LOW_FIRST_UPDATE}
-    assert unbound(_low_sampler_kwargs("dynesty", 6, {"bootstrap": 0}, 100)) == {
-        "bootstrap": 0, "first_update": LOW_FIRST_UPDATE}
-    # Each call has its own bound: dynesty updates it in place.
-    assert _low_sampler_kwargs("dynesty", 6, None, 100)["bound"] is not _low_sampler_kwargs("dynesty", 6, None, 100)["bound"]
-    # The user's bound is kept; with dynesty's bootstrapped enlargement the bound stays dynesty's.
-    assert _low_sampler_kwargs("dynesty", 6, {"bound": "single"}, 100)["bound"] == "single"
-    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.5}, 100) == {"enlarge": 1.5, "first_update": LOW_FIRST_UPDATE}
-    # The user's own choices are kept, and MCMC methods and high dimensions are left alone.
-    assert _low_sampler_kwargs("dynesty", 6, {"bootstrap": 5}, 100) == {"bootstrap": 5, "first_update": LOW_FIRST_UPDATE}
-    assert _low_sampler_kwargs("dynesty", 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0},
-                               25) == {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}
-    assert _low_sampler_kwargs("dynesty", 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
-    assert _low_sampler_kwargs("dynesty", 12, None, 25) is None
-    # PolyChord's low stage trades slice repeats for live points (ndim // 2, at least 1), unless the user set them.
-    assert _low_sampler_kwargs("polychord", 6, None, 100) == {"num_repeats": 3}
-    assert _low_sampler_kwargs("polychord", 1, {"precision_criterion": 0.01}, 100) == {
-        "precision_criterion": 0.01, "num_repeats": 1}
-    assert _low_sampler_kwargs("polychord", 6, {"num_repeats": 30}, 25) == {"num_repeats": 30}
-    # ... set in run_kwargs (PolyChord's one settings object), it is not set twice.
-    assert _low_sampler_kwargs("polychord", 6, None, 100, {"num_repeats": 30}) is None
-    assert _low_sampler_kwargs("polychord", 6, {"nprior": 10}, 100, {"num_repeats": 30}) == {"nprior": 10}
-    # The default setting is not shared: a run's settings dict must not be changed by a stage.
-    _low_sampler_kwargs("dynesty", 6, None, 25)["first_update"]["min_eff"] = 1.0
-    assert LOW_FIRST_UPDATE["min_eff"] == 60.0
-    high = _high_sampler_kwargs("dynesty", 6, {"sample": "rwalk", "walks": 50}, None)
-    assert high == {"sample": "unif", "bootstrap": 0}
-    # Early ellipsoids only where _tame says so, and never over the user's first_update.
-    early = _high_sampler_kwargs("dynesty", 6, None, None, early_bounds=True)
-    assert early == {"sample": "unif", "bootstrap": 0, "first_update": HIGH_FIRST_UPDATE}
-    early["first_update"]["min_eff"] = 1.0
-    assert HIGH_FIRST_UPDATE["min_eff"] == 50.0
-    assert _high_sampler_kwargs("dynesty", 6, None, {"first_update": {"min_eff": 5}},
-                                early_bounds=True)["first_update"] == {"min_eff": 5}
-    assert "first_update" not in _high_sampler_kwargs("polychord", 6, None, None, early_bounds=True)
-    assert _high_sampler_kwargs("dynesty", 6, None, {"bootstrap": 5})["bootstrap"] == 5
-    # The base scale: wider after a small uniformly sampled low stage, the user's value always wins.
-    assert _level_broaden(None, "dynesty", 6, None, 25) == BROADEN_SMALL_UNIF
-    assert _level_broaden(None, "dynesty", 6, None, 100) == BROADEN
-    assert _level_broaden(None, "dynesty", 6, {"bootstrap": 0}, 25) == BROADEN
-    assert _level_broaden(None, "dynesty", 6, {"sample": "rwalk"}, 25) == BROADEN
-    assert _level_broaden(None, "polychord", 6, None, 25) == BROADEN
-    assert _level_broaden(1.7, "dynesty", 6, None, 25) == 1.7
+        class Spy(type(adapter)):
+            def run(self, *a, **kwargs):
+                record(kwargs)
+                return adapter.run(*a, **kwargs)
+        return names, seed, Spy(adapter.defaults)
 
-
-def test_high_stage_stopping_tolerance():
-    from flowprior.workflows import HIGH_DLOGZ, POLYCHORD_HIGH_PRECISION, _high_run_kwargs
-
-    # dynesty's high stage stops at HIGH_DLOGZ unless the user set dlogz; other keys pass through.
-    assert _high_run_kwargs("dynesty", None) == {"dlogz": HIGH_DLOGZ}
-    assert _high_run_kwargs("dynesty", {"maxcall": 10}) == {"maxcall": 10, "dlogz": HIGH_DLOGZ}
-    assert _high_run_kwargs("dynesty", {"dlogz": 0.1}) == {"dlogz": 0.1}
-    # PolyChord's high stage stops at POLYCHORD_HIGH_PRECISION unless the user set precision_criterion
-    # anywhere (run_kwargs, or sampler_kwargs / high_sampler_kwargs, which reach the stage's settings).
-    assert _high_run_kwargs("polychord", None, {"num_repeats": 3}) == {"precision_criterion": POLYCHORD_HIGH_PRECISION}
-    assert _high_run_kwargs("polychord", {"precision_criterion": 0.01}) == {"precision_criterion": 0.01}
-    assert _high_run_kwargs("polychord", None, {"precision_criterion": 0.01}) is None
-    assert _high_run_kwargs("polychord", {"max_ndead": 9}, {"precision_criterion": 0.01}) == {"max_ndead": 9}
-    # PolyChord has one settings object: a key the stage's sampler settings hold is not also passed as run_kwargs.
-    assert _high_run_kwargs("polychord", {"num_repeats": 7}, {"num_repeats": 3}) == {
-        "precision_criterion": POLYCHORD_HIGH_PRECISION}
-    # The user's dict is not changed.
-    user = {"maxcall": 10}
-    _high_run_kwargs("dynesty", user)
-    assert user == {"maxcall": 10}
+    monkeypatch.setattr(enhanced, "check_inputs", spying)
 
 
 def test_high_stage_takes_the_users_dlogz(monkeypatch):
-    """A dlogz in run_kwargs reaches both stages; without one only the high stage gets HIGH_DLOGZ."""
-    from flowprior import workflows
+    """A dlogz in run_kwargs reaches both stages; without one only the high stage gets the adapter's."""
+    from flowprior.integrations.dynesty import DynestyDefaults
 
     seen = []
-    original = workflows._adapter
-
-    def spy_adapter(name):
-        adapter = original(name)
-
-        class Spy:
-            def __getattr__(self, key):
-                return getattr(adapter, key)
-
-            def run(self, *args, **kwargs):
-                seen.append((kwargs["nlive"], (kwargs.get("run_kwargs") or {}).get("dlogz")))
-                return adapter.run(*args, **kwargs)
-        return Spy()
-
-    monkeypatch.setattr(workflows, "_adapter", spy_adapter)
+    _spy_runs(monkeypatch, lambda kw: seen.append((kw["nlive"], (kw.get("run_kwargs") or {}).get("dlogz"))))
     fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5)
-    assert seen == [(20, None), (100, workflows.HIGH_DLOGZ)]
+    assert seen == [(20, None), (100, DynestyDefaults().high_dlogz)]
     seen.clear()
     fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5, run_kwargs={"dlogz": 0.3})
     assert seen == [(20, 0.3), (100, 0.3)]
@@ -521,53 +450,60 @@ def test_high_stage_takes_the_users_dlogz(monkeypatch):
 
 def test_high_stage_bounds_early_only_behind_a_tame_flow(monkeypatch):
     """The check's tail statistic decides dynesty's first_update in the high stage."""
-    from flowprior import workflows
-    from flowprior.lowcheck import LowCheck
+    from flowprior.integrations.dynesty import DynestyDefaults
+    from flowprior.workflows.lowcheck import LowCheck
 
-    seen = []
-    original = workflows._high_sampler_kwargs
-
-    def spy(*args, **kwargs):
-        out = original(*args, **kwargs)
-        seen.append(out.get("first_update"))
-        return out
-
-    monkeypatch.setattr(workflows, "_high_sampler_kwargs", spy)
+    seen, d = [], DynestyDefaults()
+    _spy_runs(monkeypatch, lambda kw: seen.append((kw.get("sampler_kwargs") or {}).get("first_update")))
     res = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5)
-    assert res.low_checks[-1].tail <= workflows.TAME_TAIL and seen[-1] == workflows.HIGH_FIRST_UPDATE
+    assert res.low_checks[-1].tail <= d.tame_tail and seen[-1] == d.high_first_update
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
     # A missing record (an outdir written before the tail was kept) or no check: dynesty's default.
     old = LowCheck(25, 100, 0.9, 100, 0.75, 1.2)
-    assert old.tail is None and not workflows._tame(old, res.flow) and not workflows._tame(None, res.flow)
-    assert not workflows._tame(LowCheck(25, 100, 0.9, 100, 0.75, 1.2, workflows.TAME_TAIL + 0.1), res.flow)
+    assert old.tail is None and not _tame(old, res.flow) and not _tame(None, res.flow)
+    assert not _tame(LowCheck(25, 100, 0.9, 100, 0.75, 1.2, d.tame_tail + 0.1), res.flow)
     fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=20, seed=5, grow_below=None)
     assert seen[-1] is None
 
 
 def test_wider_scale_skips_widths_whose_tails_the_low_points_already_show():
-    from flowprior.workflows import WIDEN, WIDEN_TAIL, _wider_scale
+    from flowprior.workflows.plan import DEFAULTS
+    from flowprior.workflows.widening import wider_scale
 
-    base, d = 1.2, 2
-    u = np.zeros((3, d))
-    points = (u, np.zeros(3), np.ones(3))  # three low-run points of log L 0, equal weights
+    base = 1.2
+    widths = [round(base * f, 6) for f in DEFAULTS.widen]
 
-    def log_q_at(tails):
-        # log(P / q) at the low points is `tails[scale]` plus the perfect flow's bound d log(scale).
-        return lambda s: (lambda x: np.full(len(x), -tails[round(s, 6)] - d * np.log(s)))
+    def tail_at(tails):
+        return lambda c: tails[round(c, 6)]
 
-    widths = [round(base * f, 6) for f in WIDEN]
     fine = {w: 0.0 for w in widths}
-    assert _wider_scale(base, base, 0.0, points, log_q_at(fine), d) == pytest.approx(widths[0])
+    assert wider_scale(base, base, tail_at(fine)) == pytest.approx(widths[0])
     # The first two candidates still show a tail: the third is checked next.
-    tails = {**fine, widths[0]: WIDEN_TAIL + 1, widths[1]: WIDEN_TAIL + 0.1}
-    assert _wider_scale(base, base, 0.0, points, log_q_at(tails), d) == pytest.approx(widths[2])
+    tails = {**fine, widths[0]: DEFAULTS.widen_tail + 1, widths[1]: DEFAULTS.widen_tail + 0.1}
+    assert wider_scale(base, base, tail_at(tails)) == pytest.approx(widths[2])
     # No candidate without a tail, or no log Z to judge by: the widest for a flow that failed
     # its score; a flow that passed keeps its width (no width removes such a tail).
     heavy = {w: 9.0 for w in widths}
-    assert _wider_scale(base, base, 0.0, points, log_q_at(heavy), d) == pytest.approx(widths[-1])
-    assert _wider_scale(base, base, 0.0, points, log_q_at(heavy), d, widest=False) is None
-    assert _wider_scale(base, base, 0.0, points, log_q_at(tails), d, widest=False) == pytest.approx(widths[2])
-    assert _wider_scale(base, base, None, points, log_q_at(fine), d) == pytest.approx(widths[-1])
+    assert wider_scale(base, base, tail_at(heavy)) == pytest.approx(widths[-1])
+    assert wider_scale(base, base, tail_at(heavy), widest=False) is None
+    assert wider_scale(base, base, tail_at(tails), widest=False) == pytest.approx(widths[2])
+    assert wider_scale(base, base, None) == pytest.approx(widths[-1])
     # From a width already checked, only wider ones; none past the widest.
-    assert _wider_scale(widths[1], base, 0.0, points, log_q_at(fine), d) == pytest.approx(widths[2])
-    assert _wider_scale(widths[-1], base, 0.0, points, log_q_at(fine), d) is None
+    assert wider_scale(widths[1], base, tail_at(fine)) == pytest.approx(widths[2])
+    assert wider_scale(widths[-1], base, tail_at(fine)) is None
+
+
+def test_the_tail_of_a_width_is_measured_beyond_a_perfect_flows_bound():
+    """``_tail_at``: log(P / q) at the low points under the widened prior, minus d log(width)."""
+    from types import SimpleNamespace
+
+    from flowprior.workflows.widening import _tail_at
+
+    d = 2
+    flow = fp.MAF(seed=0, progress=False, max_epochs=5).fit(np.random.default_rng(0).uniform(0.3, 0.7, (200, d)))
+    plan = SimpleNamespace(ndim=d, defensive=0.0, loglike=loglike, prior_transform=prior_transform)
+    u = np.full((3, d), 0.5)
+    points = (u, np.zeros(3), np.ones(3))
+    for c in (1.2, 1.8):
+        expected = float(np.max(-flow.broadened(c).log_prob(u))) - d * np.log(c)
+        assert _tail_at(plan, flow, points, 0.0)(c) == pytest.approx(expected, abs=1e-6)

@@ -1,7 +1,7 @@
 """Flow files: one safetensors file, JSON metadata, no pickle; written atomically, read once, checksummed.
 
 Reading never executes code from the file: safetensors holds only arrays and a
-JSON header, and :func:`flowprior.loading.load` rebuilds the flow from the
+JSON header, and :func:`flowprior.flows.loading.load` rebuilds the flow from the
 recorded settings.  The file
 carries a SHA-256 checksum of its metadata and tensors, and is read once, so a
 corrupt file or one replaced while it is read is refused, never half-used.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import column_names
+from flowprior.data import column_names
 
 
 class CLIError(Exception):
@@ -236,7 +236,7 @@ def check_output(path: str, what: str = "-o") -> None:
 
 
 def load_flow(path: str):
-    from .loading import load
+    from flowprior.flows.loading import load
 
     if not Path(path).is_file():
         raise CLIError(f"{path}: no such file")

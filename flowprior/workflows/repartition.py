@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import in_unit_cube
+from flowprior.data import in_unit_cube
 
 
 class RepartitionedLikelihood:

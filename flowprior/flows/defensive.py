@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import as_points, in_unit_cube, named_points, unit_cube_error
+from flowprior.data import as_points, in_unit_cube, named_points, unit_cube_error
 
 
 class DefensiveFlow:
@@ -66,6 +66,6 @@ class DefensiveFlow:
         return float(out[0]) if single else out
 
     def sample(self, n: int, seed=None) -> np.ndarray:
-        from .base import make_rng
+        from flowprior.flows.base import make_rng
 
         return self.prior_transform(make_rng(seed).uniform(size=(int(n), self.ndim_)))

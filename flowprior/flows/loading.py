@@ -1,6 +1,6 @@
-"""Loading a flow file written by :func:`flowprior.io.save` back into a :class:`MAF` or :class:`PiecewiseFlow`.
+"""Loading a flow file written by :func:`flowprior.flows.files.save` back into a :class:`MAF` or :class:`PiecewiseFlow`.
 
-It sits above the flow classes (which save through :mod:`flowprior.io`), so
+It sits above the flow classes (which save through :mod:`flowprior.flows.files`), so
 no module imports in a circle.
 
 Example
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import build_maf
-from .io import read_file
-from .maf import MAF
-from .piecewise import PiecewiseFlow
-from .spaces import Space
-from .training import TrainingRecord
+from flowprior.flows.base import build_maf
+from flowprior.flows.files import read_file
+from flowprior.flows.maf import MAF
+from flowprior.flows.piecewise import PiecewiseFlow
+from flowprior.flows.spaces import Space
+from flowprior.flows.training import TrainingRecord
 
 
 def load(path):
@@ -29,7 +29,7 @@ def load(path):
     Raises
     ------
     FileNotFoundError, ValueError
-        As :func:`flowprior.io.read_file`; also a ``ValueError`` when the
+        As :func:`flowprior.flows.files.read_file`; also a ``ValueError`` when the
         recorded settings and arrays do not build a flow.
     """
     meta, tensors = read_file(path)

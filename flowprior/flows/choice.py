@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FlowDensity
-from .clustering import kmeans_silhouette
-from .maf import MAF
-from .piecewise import PiecewiseFlow
-from .spaces import Space
+from flowprior.flows.base import FlowDensity
+from flowprior.flows.clustering import kmeans_silhouette
+from flowprior.flows.maf import MAF
+from flowprior.flows.piecewise import PiecewiseFlow
+from flowprior.flows.spaces import Space
 
 #: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
 #: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,

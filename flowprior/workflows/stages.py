@@ -2,9 +2,9 @@
 
 ``outdir`` holds ``config.json`` (the settings that define the run),
 ``problem.json`` (the user's functions at a few points, see
-:mod:`flowprior.fingerprint`), ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
+:mod:`flowprior.workflows.fingerprint`), ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
 ``checks.json`` (each low-resolution level's check, see
-:mod:`flowprior.lowcheck`), ``check.npz`` (the last check's draws, which
+:mod:`flowprior.workflows.lowcheck`), ``check.npz`` (the last check's draws, which
 dynesty's high stage starts from) and ``high.npz`` (the high-resolution
 result).  A rerun loads every finished stage and redoes nothing; a mismatched ``config.json``, or a
 likelihood or prior transform that now gives other values, is an error, never a silent
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fingerprint
-from .io import atomic_write
-from .result import Result
+from flowprior.workflows import fingerprint
+from flowprior.flows.files import atomic_write
+from flowprior.result import Result
 
 CONFIG = "config.json"
 PROBLEM = "problem.json"
@@ -96,7 +96,7 @@ def check_config(outdir, config: dict, loglike, prior_transform, ndim: int) -> i
     An ``outdir`` that holds no stage file yet (a run that stopped before its
     first stage, or refused its settings) is simply made anew.  Otherwise its
     settings must equal ``config`` and the user's functions must still give
-    the values recorded in ``problem.json`` (:mod:`flowprior.fingerprint`).
+    the values recorded in ``problem.json`` (:mod:`flowprior.workflows.fingerprint`).
 
     Returns
     -------

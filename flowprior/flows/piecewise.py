@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import make_rng
-from .clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
-from .data import check_enough, check_inside, is_real, read_samples, warn_degenerate
-from .maf import MAF, MIN_SAMPLES
-from .spaces import Space, parse_bounds
+from flowprior.flows.base import make_rng
+from flowprior.flows.clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
+from flowprior.data import check_enough, check_inside, is_real, read_samples, warn_degenerate
+from flowprior.flows.maf import MAF, MIN_SAMPLES
+from flowprior.flows.spaces import Space, parse_bounds
 
 
 #: Smallest responsibility for which a sample trains a piece (``overlap``).

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
+from flowprior.cli.inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
                          flow_names, flow_samples, load_flow, parse_bounds, read_chains, select)
-from .data import column_names, read_samples
-from .io import atomic_write
-from .numerics import kish_ess
+from flowprior.data import column_names, read_samples
+from flowprior.flows.files import atomic_write
+from flowprior.numerics import kish_ess
 
 EPILOG = """examples:
   flowprior train chains/planck --params omegabh2 omegach2 ns --bounds prior.yaml -o planck.flow
@@ -36,7 +36,8 @@ chains/planck_dead-birth.txt and chains/planck.paramnames)."""
 
 # -------------------------------------------------------------- commands
 def cmd_train(args) -> None:
-    from . import MAF, PiecewiseFlow
+    from flowprior import MAF
+    from flowprior import PiecewiseFlow
 
     check_output(args.output)
     samples, _ = read_chains(args.chains)
@@ -103,7 +104,7 @@ def cmd_info(args) -> None:
 
 
 def cmd_sample(args) -> None:
-    from .base import make_rng
+    from flowprior.flows.base import make_rng
 
     check_count(args.n, MAX_SAMPLES)
     check_output(args.output)
@@ -194,8 +195,8 @@ def _track_posterior(flow, samples, w, logq, outside) -> None:
 
 
 def cmd_stats(args) -> None:
-    from .marginal import kl_divergence, model_dimensionality
-    from .priors import UniformPrior
+    from flowprior.marginal import kl_divergence, model_dimensionality
+    from flowprior.priors import UniformPrior
 
     check_count(args.n, MAX_SAMPLES)
     post = load_flow(args.post)
@@ -308,5 +309,3 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from scipy.special import logsumexp, ndtr, ndtri
 
-from . import fast
-from .data import as_points, check_inside, in_unit_cube, named_points, unit_cube_error
-from .spaces import Space
+from flowprior.flows import fast
+from flowprior.data import as_points, check_inside, in_unit_cube, named_points, unit_cube_error
 
 
 def make_rng(seed) -> np.random.Generator:
@@ -63,7 +62,7 @@ class FlowDensity:
     """Shared interface of :class:`~flowprior.MAF` and :class:`~flowprior.PiecewiseFlow`.
 
     Fitted attributes (set by ``fit`` or ``load``): ``pieces_`` (zuko flows),
-    ``spaces_`` (one :class:`~flowprior.spaces.Space` each, same bounds),
+    ``spaces_`` (one :class:`~flowprior.flows.spaces.Space` each, same bounds),
     ``weights_`` (piece weights, summing to one), ``ndim_``, ``names_``,
     ``latex_labels_``, ``bounds_`` and ``records_`` (training records).
     """
@@ -346,6 +345,6 @@ class FlowDensity:
     # -------------------------------------------------------------- saving
     def save(self, path) -> None:
         """Write the flow to one file (safetensors with JSON metadata; no pickle)."""
-        from .io import save
+        from flowprior.flows.files import save
 
         save(self, path)

@@ -4,9 +4,7 @@ A piece trained on few effective samples comes out narrower than its mode
 in some direction (the smallest eigenvalue of a covariance estimated from
 ``n`` samples in ``d`` dimensions is low by about ``(1 - sqrt(d / n))^2``),
 and the low run's share of each mode is noisy, and biased against small
-modes: dynesty's ellipsoids from 100 live points gave the 4-mode mixture's
-0.1 mode 0.063 of the posterior on average over 10 seeds (benchmarks/
-RESULTS.md, ninth session).  Both make spikes of the high stage's
+modes (docs/design.md, "Piece masses from the check").  Both make spikes of the high stage's
 likelihood ``L / q`` in that piece's slab of the cube, which the sampler
 must compress into.  Three things remove them:
 
@@ -27,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import slab_left, slab_of
-from .data import in_unit_cube
-from .lowcheck import perfect_ess_fraction
+from flowprior.flows.base import slab_left, slab_of
+from flowprior.numerics import evaluate_in_cube
+from flowprior.workflows.lowcheck import perfect_ess_fraction
 
 #: A piece is widened at most this many times the run's base scale.
 MAX_PIECE_FACTOR = 2.25
@@ -78,7 +76,7 @@ def perfect_ess(masses: np.ndarray, scales, ndim: int) -> float:
 
     In piece ``k``'s slab the weight is ``(mass_k / W_k)`` times a perfect
     widened flow's, so ``E[w^2] = sum_k mass_k^2 / W_k / f(scale_k)`` with
-    ``f`` :func:`~flowprior.lowcheck.perfect_ess_fraction`; one scale gives
+    ``f`` :func:`~flowprior.workflows.lowcheck.perfect_ess_fraction`; one scale gives
     ``f(scale)``.
     """
     m = np.asarray(masses, dtype=float)
@@ -145,12 +143,7 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     if fresh_v:
         vf = np.concatenate(fresh_v)
         uf = np.asarray(new(vf), dtype=float)
-        lf = np.full(len(vf), -np.inf)
-        inside = in_unit_cube(uf)
-        mapper = pool.map if pool is not None else map
-        if inside.any():
-            lf[inside] = np.fromiter(mapper(like, list(uf[inside])), dtype=float, count=int(inside.sum()))
-        calls = int(inside.sum())
+        lf, calls = evaluate_in_cube(like, uf, pool)
         out_v.append(vf)
         out_u.append(uf)
         out_l.append(lf)

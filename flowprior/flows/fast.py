@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .spaces import BOTH, LOWER, UPPER
+from flowprior.flows.spaces import BOTH, LOWER, UPPER
 
 LOG_SLOPE = math.log(1e-3)  # zuko's MonotonicAffineTransform default slope
 LOG_2PI = math.log(2.0 * math.pi)

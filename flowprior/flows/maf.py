@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FlowDensity, build_maf, make_rng
-from .data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
-from .numerics import kish_ess
-from .spaces import Space, parse_bounds
-from .training import TrainingRecord, seeded, train_flow
+from flowprior.flows.base import FlowDensity, build_maf, make_rng
+from flowprior.data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
+from flowprior.numerics import kish_ess
+from flowprior.flows.spaces import Space, parse_bounds
+from flowprior.flows.training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
 MIN_SAMPLES = 20

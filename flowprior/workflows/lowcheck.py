@@ -53,7 +53,7 @@ class LowCheck:
     masses : list of float or None
         A piecewise flow's piece masses re-estimated from this check's
         draws, which set the high stage's piece weights
-        (:mod:`flowprior.mixing`); None for one-piece flows, failing
+        (:mod:`flowprior.workflows.mixing`); None for one-piece flows, failing
         levels and records written before it was kept.
 
     The level passes when ``score = ess_fraction / perfect`` reaches the
@@ -114,7 +114,7 @@ def check_flow(repartitioned, ndim: int, n: int, rng: np.random.Generator,
 
     Parameters
     ----------
-    repartitioned : flowprior.repartition.RepartitionedLikelihood
+    repartitioned : flowprior.workflows.repartition.RepartitionedLikelihood
         The high stage's likelihood; its ``flow`` maps ``v`` to ``u``.
     ndim : int
     n : int
@@ -135,16 +135,12 @@ def check_flow(repartitioned, ndim: int, n: int, rng: np.random.Generator,
         independent draws from the high stage's prior, which dynesty takes
         as its initial live points so that these calls are not wasted.
     """
-    from .data import in_unit_cube
+    from flowprior.numerics import evaluate_in_cube
 
     v = rng.uniform(size=(n, ndim))
-    u = repartitioned.flow(v)
-    inside = in_unit_cube(u)
-    mapper = pool.map if pool is not None else map
-    logw = np.full(n, -np.inf)
-    if inside.any():
-        logw[inside] = np.fromiter(mapper(repartitioned, list(u[inside])), dtype=float, count=int(inside.sum()))
-    return ess_fraction(logw), int(inside.sum()), {"v": v, "u": np.asarray(u, dtype=float), "logl": logw}
+    u = np.asarray(repartitioned.flow(v), dtype=float)
+    logw, calls = evaluate_in_cube(repartitioned, u, pool)
+    return ess_fraction(logw), calls, {"v": v, "u": u, "logl": logw}
 
 
 def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray, low_weights: np.ndarray,
@@ -165,10 +161,9 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
       posterior weight, with the same estimate of ``log Z``: they reach into
       tails that the flow's own draws rarely visit.
 
-    Measured (benchmarks/RESULTS.md, eighth session): 25-live Planck-like
-    flows at scale 1.35 gave -0.83 to +0.18 (20 seeds), Student-t flows
-    17-101; 4-mode mixture flows 0.3-0.9 where the high stage took
-    3 400-7 400 calls and 1.5-9.8 where it took 18 000-21 500.
+    A flow close to the posterior scores near 0; missing tails score tens
+    of nats (docs/design.md, "Early bounds in the high stage", has the
+    measured values).
 
     Parameters
     ----------
@@ -188,7 +183,7 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
     log_bound : float, optional
         The perfect flow's bound on ``log(P / q)`` where it is not
         ``ndim log(scale)``: pieces widened and weighted one by one
-        (:func:`flowprior.mixing.log_peak`).
+        (:func:`flowprior.workflows.mixing.log_peak`).
 
     Returns
     -------

@@ -1,0 +1,7 @@
+"""``python -m flowprior.cli``: the same as the ``flowprior`` command."""
+
+import sys
+
+from flowprior.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""Checks of the arguments the workflows share, made before anything runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowprior.data import check_names
+from flowprior.integrations import adapter
+
+
+def is_number(x) -> bool:
+    """Whether ``x`` is a real number (Python or NumPy)."""
+    return isinstance(x, (int, float, np.integer, np.floating))
+
+
+def check_common(ndim, nlive) -> None:
+    """``ndim`` a positive integer and ``nlive`` an integer of at least 2."""
+    if int(ndim) != ndim or ndim < 1:
+        raise ValueError(f"ndim: expected a positive integer, got {ndim!r}")
+    if int(nlive) != nlive or nlive < 2:
+        raise ValueError(f"nlive: expected an integer >= 2, got {nlive!r}")
+
+
+def check_seed(seed):
+    """``seed`` as an int (NumPy integers too), a Generator, a SeedSequence or None; anything else is an error."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
+        return int(seed)
+    raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or SeedSequence, or None; "
+                     f"got {seed!r}")
+
+
+def check_inputs(ndim, nlive, names, seed, sampler: str):
+    """The arguments every workflow shares; returns ``(names, seed, adapter)``."""
+    check_common(ndim, nlive)
+    found = adapter(sampler)
+    return check_names(names, int(ndim)), check_seed(seed), found
+
+
+def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default) -> int:
+    """The low stage's live points: the user's, checked, else ``default()`` capped at ``nlive // 5``.
+
+    ``fewest`` is the smallest number a flow can be trained from.
+    """
+    if nlive_low is None:
+        if nlive // 5 < fewest:
+            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // 5 live points, at least "
+                             f"{fewest}: expected nlive >= {5 * fewest}, got {nlive!r} (or pass nlive_low)")
+        nlive_low = min(default(), nlive // 5)
+    check_common(ndim, nlive_low)
+    if nlive_low < fewest:
+        raise ValueError(f"nlive_low: expected at least {fewest} live points (fewer leave too few "
+                         f"samples to train a flow on), got {nlive_low!r}")
+    if nlive_low >= nlive:
+        raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
+    return int(nlive_low)
+
+
+def check_knobs(grow_below, defensive, broaden) -> None:
+    """The enhanced run's ``grow_below``, ``defensive`` and ``broaden``, each in its range."""
+    if grow_below is not None and not (is_number(grow_below) and 0 < grow_below <= 1):
+        raise ValueError(f"grow_below: expected a check score (relative effective sample size) in (0, 1] or None, "
+                         f"got {grow_below!r}")
+    if not 0 <= defensive < 1:
+        raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
+    if broaden is not None and not (is_number(broaden) and np.isfinite(broaden) and broaden >= 1):
+        raise ValueError(f"broaden: expected a base scale >= 1 or None, got {broaden!r}")

@@ -1,0 +1,134 @@
+"""The enhanced run's low stage, level by level: a low-resolution run and the flow trained on it.
+
+A level is one ``nlive_low``.  When a level's flow fails its check
+(:mod:`flowprior.workflows.widening`) the low stage is redone with four times
+the live points, up to ``nlive // 5``: more live points give the flow more
+and better samples, and a level that passes costs far less in the high
+stage than it costs here (docs/design.md, "Growing the low stage").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowprior.flows.base import FlowDensity
+from flowprior.flows.choice import choose_flow
+from flowprior.mpi import on_root
+from flowprior.result import Result
+from flowprior.workflows import resume, stages
+from flowprior.workflows.lowcheck import LowCheck
+from flowprior.workflows.plan import Plan
+
+
+def next_level(n_low: int, nlive: int) -> int | None:
+    """The next low-resolution nlive (4 times more, at most ``nlive // 5``), or None at the limit."""
+    nxt = min(4 * n_low, nlive // 5)
+    return nxt if nxt > n_low else None
+
+
+def accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
+    """Whether to keep this level's flow: it passed its check, or nlive_low cannot grow."""
+    return grow_below is None or level.score >= grow_below or nxt is None
+
+
+@dataclass
+class Level:
+    """One level's low run and flow.
+
+    Attributes
+    ----------
+    n_low : int
+    low : Result
+        The low-resolution run.
+    trained : FlowDensity
+        The flow trained on it (not broadened).
+    train_time : float
+        Seconds spent training (or loading) the flow.
+    fresh : bool
+        Whether the low run was made now (then its flow is new too).
+    verified : int
+        Calls made to check a reused low run against the user's functions.
+    """
+
+    n_low: int
+    low: Result
+    trained: FlowDensity
+    train_time: float
+    fresh: bool
+    verified: int
+
+
+def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
+    """A flow fitted to the low run's hypercube samples: ``flow`` is "auto", "maf", "piecewise" or a flow object.
+
+    Unbounded: the high stage's likelihood is ``-inf`` outside the cube, so
+    mass there costs only draws, while a flow bounded by a logit has tails
+    lighter than a posterior near an edge (docs/design.md, "Unbounded flows
+    in the high stage").
+    """
+    from flowprior.flows.maf import MAF
+    from flowprior.flows.piecewise import PiecewiseFlow
+
+    weights = low.samples.get_weights()
+    u = low.samples_u
+    if isinstance(flow, FlowDensity):
+        estimator = flow
+    elif flow == "auto":
+        estimator = choose_flow(u, weights, rng)
+    elif flow in ("maf", "piecewise"):
+        cls = MAF if flow == "maf" else PiecewiseFlow
+        estimator = cls(seed=rng, progress=False)
+    else:
+        raise ValueError(f"flow: expected 'auto', 'maf', 'piecewise' or a flowprior flow, got {flow!r}")
+    return estimator.fit(u, weights=weights, bounds=None)
+
+
+def low_level(plan: Plan, n_low: int) -> Level:
+    """Run the level (or load it from ``outdir``) and train its flow (or load it).
+
+    The first level keeps the run's first streams; later ones draw from
+    streams keyed by ``n_low``.
+    """
+    first = n_low == plan.nlive_low
+    low, fresh, verified = _low_run(plan, n_low, plan.streams.low if first else plan.streams(n_low, 0))
+    rng = plan.streams.flow if first else plan.streams(n_low, 1)
+
+    def fit() -> tuple[FlowDensity, float]:
+        t0 = time.perf_counter()
+        if plan.paths and not fresh and plan.paths["flow"].exists():
+            from flowprior.flows.loading import load
+
+            trained = load(plan.paths["flow"])
+        else:
+            trained = train(plan.flow, low, rng)
+            if plan.paths:
+                # A high-stage checkpoint belongs to the flow it sampled.
+                stages.remove_checkpoint(plan.outdir, "high", plan.adapter.name)
+                trained.save(plan.paths["flow"])
+        return trained, time.perf_counter() - t0
+
+    # Once, on rank 0 (every rank has the same low run), then pickled to the others.
+    trained, train_time = on_root(plan.comm, fit)
+    return Level(n_low, low, trained, train_time, fresh, verified)
+
+
+def _low_run(plan: Plan, n_low: int, rng: np.random.Generator) -> tuple[Result, bool, int]:
+    """The level's low run, loaded where ``outdir`` holds it; whether it is new, and the checking calls."""
+    paths = plan.paths
+
+    def saved() -> bool:
+        return paths["low"].exists() and stages.saved_nlive(paths["low"]) == n_low
+
+    if paths and on_root(plan.comm, saved):
+        low = on_root(plan.comm, lambda: stages.load_result(paths["low"], plan.adapter.name, plan.names))
+        return low, False, resume.verify_low(plan, low)
+    resume.forget(plan, ("low", "flow", "draws", "high"), ("high",))
+    settings = plan.adapter.low_settings(plan.ndim, n_low, plan.settings)
+    low = plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
+                           **plan.stage_kwargs(settings), **plan.checkpoint("low"))
+    if paths:
+        on_root(plan.comm, lambda: stages.save_result(paths["low"], low, nlive=n_low))
+    return low, True, low.ncall.get("fingerprint", 0)

@@ -1,0 +1,139 @@
+"""The sampler adapters' interface and each one's stage policy for the enhanced run."""
+
+import pytest
+
+from flowprior.integrations import adapter, available
+from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
+from flowprior.integrations.dynesty import DynestyDefaults
+from flowprior.integrations.dynesty_bounds import ModeEllipsoids
+from flowprior.integrations.polychord import PolyChordDefaults
+
+DYNESTY, POLYCHORD = adapter("dynesty"), adapter("polychord")
+NO_START = HighStart(tail=None, pieces=1, draws=None)
+
+
+def low(a, ndim, sk, nlive_low, rk=None):
+    return a.low_settings(ndim, nlive_low, StageSettings(sk, rk)).sampler_kwargs
+
+
+def high(a, ndim, sk=None, hk=None, rk=None, start=NO_START):
+    return a.high_settings(ndim, 500, StageSettings(sk, rk), hk, start)
+
+
+def test_every_sampler_is_an_adapter_found_by_name():
+    assert available() == ("dynesty", "polychord")
+    assert all(isinstance(adapter(n), SamplerAdapter) and adapter(n).name == n for n in available())
+    with pytest.raises(ValueError, match=r"sampler: expected one of \('dynesty', 'polychord'\), got 'base'"):
+        adapter("base")
+    with pytest.raises(ValueError, match="sampler: expected one of"):
+        adapter(None)
+
+
+def test_defaults_are_frozen():
+    with pytest.raises(AttributeError):
+        DynestyDefaults().high_dlogz = 2.0
+    with pytest.raises(AttributeError):
+        PolyChordDefaults().nlive_low = 5
+
+
+def test_low_stage_live_points():
+    assert DYNESTY.nlive_low(6, None) == 100 and DYNESTY.nlive_low(6, {"sample": "rwalk"}) == 25
+    assert DYNESTY.nlive_low(12, None) == 25 and POLYCHORD.nlive_low(6, None) == 100
+
+
+def test_dynesty_low_stage_settings():
+    first = DynestyDefaults().low_first_update
+
+    def unbound(kwargs):  # the settings apart from the bound, which is checked on its own
+        bound = kwargs.pop("bound")
+        assert type(bound) is ModeEllipsoids and bound.ndim == 6
+        return kwargs
+
+    # Uniform sampling (dynesty's "auto" below 10-D): fixed enlargement, wider with few points,
+    # ellipsoids from the start, refitted more often with few points, small clusters carved out.
+    assert unbound(low(DYNESTY, 6, None, 25)) == {
+        "bootstrap": 0, "enlarge": 2.0, "first_update": first, "update_interval": 0.2}
+    assert unbound(low(DYNESTY, 6, {"sample": "unif"}, 100)) == {"sample": "unif", "bootstrap": 0, "first_update": first}
+    assert unbound(low(DYNESTY, 6, {"bootstrap": 0}, 100)) == {"bootstrap": 0, "first_update": first}
+    # Each call has its own bound: dynesty updates it in place.
+    assert low(DYNESTY, 6, None, 100)["bound"] is not low(DYNESTY, 6, None, 100)["bound"]
+    # The user's bound is kept; with dynesty's bootstrapped enlargement the bound stays dynesty's.
+    assert low(DYNESTY, 6, {"bound": "single"}, 100)["bound"] == "single"
+    assert low(DYNESTY, 6, {"enlarge": 1.5}, 100) == {"enlarge": 1.5, "first_update": first}
+    # The user's own choices are kept, and MCMC methods and high dimensions are left alone.
+    assert low(DYNESTY, 6, {"bootstrap": 5}, 100) == {"bootstrap": 5, "first_update": first}
+    assert low(DYNESTY, 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}, 25) == {
+        "enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}
+    assert low(DYNESTY, 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
+    assert low(DYNESTY, 12, None, 25) is None
+    # The default setting is not shared: a run's settings dict must not change the defaults.
+    low(DYNESTY, 6, None, 25)["first_update"]["min_eff"] = 1.0
+    assert DynestyDefaults().low_first_update["min_eff"] == DYNESTY.defaults.low_first_update["min_eff"] == 60.0
+
+
+def test_polychord_low_stage_settings():
+    # Slice repeats traded for live points (ndim // 2, at least 1), unless the user set them.
+    assert low(POLYCHORD, 6, None, 100) == {"num_repeats": 3}
+    assert low(POLYCHORD, 1, {"precision_criterion": 0.01}, 100) == {"precision_criterion": 0.01, "num_repeats": 1}
+    assert low(POLYCHORD, 6, {"num_repeats": 30}, 25) == {"num_repeats": 30}
+    # ... set in run_kwargs (PolyChord's one settings object), it is not set twice.
+    assert low(POLYCHORD, 6, None, 100, {"num_repeats": 30}) is None
+    assert low(POLYCHORD, 6, {"nprior": 10}, 100, {"num_repeats": 30}) == {"nprior": 10}
+
+
+def test_dynesty_high_stage_settings():
+    d = DynestyDefaults()
+    assert high(DYNESTY, 6, {"sample": "rwalk", "walks": 50}).sampler_kwargs == {"sample": "unif", "bootstrap": 0}
+    # Early ellipsoids only behind a tame flow (one piece, small tail), never over the user's first_update.
+    tame = HighStart(tail=d.tame_tail, pieces=1, draws=None)
+    early = high(DYNESTY, 6, start=tame).sampler_kwargs
+    assert early == {"sample": "unif", "bootstrap": 0, "first_update": d.high_first_update}
+    early["first_update"]["min_eff"] = 1.0
+    assert DYNESTY.defaults.high_first_update["min_eff"] == 50.0
+    assert high(DYNESTY, 6, hk={"first_update": {"min_eff": 5}}, start=tame).sampler_kwargs["first_update"] == {
+        "min_eff": 5}
+    for untame in (HighStart(d.tame_tail + 0.1, 1, None), HighStart(0.0, 2, None), NO_START):
+        assert "first_update" not in high(DYNESTY, 6, start=untame).sampler_kwargs
+    assert high(DYNESTY, 6, hk={"bootstrap": 5}).sampler_kwargs["bootstrap"] == 5
+    # The check's draws are the initial live points (copies: dynesty overwrites -inf in place).
+    import numpy as np
+
+    draws = {"v": np.zeros((600, 2)), "u": np.ones((600, 2)), "logl": np.full(600, -np.inf)}
+    lp = high(DYNESTY, 2, start=HighStart(None, 1, draws)).sampler_kwargs["live_points"]
+    assert [len(x) for x in lp] == [500, 500, 500] and lp[2] is not draws["logl"]
+
+
+def test_polychord_high_stage_settings():
+    assert "first_update" not in high(POLYCHORD, 6, start=HighStart(0.0, 1, None)).sampler_kwargs
+    assert high(POLYCHORD, 6).sampler_kwargs == {"num_repeats": 3}
+    assert high(POLYCHORD, 6, hk={"num_repeats": 9}).sampler_kwargs == {"num_repeats": 9}
+
+
+def test_base_width_after_small_uniform_low_stages():
+    # Wider after a small uniformly sampled dynesty low stage; otherwise the enhanced run's default.
+    wide = DynestyDefaults().broaden_small_unif
+    assert DYNESTY.broaden(6, 25, None, 1.2) == wide
+    assert DYNESTY.broaden(6, 100, None, 1.2) == 1.2
+    assert DYNESTY.broaden(6, 25, {"bootstrap": 0}, 1.2) == 1.2
+    assert DYNESTY.broaden(6, 25, {"sample": "rwalk"}, 1.2) == 1.2
+    assert POLYCHORD.broaden(6, 25, None, 1.2) == 1.2
+
+
+def test_high_stage_stopping_rules():
+    dlogz, precision = DynestyDefaults().high_dlogz, PolyChordDefaults().high_precision
+    # dynesty stops at high_dlogz unless the user set dlogz; other keys pass through.
+    assert high(DYNESTY, 6).run_kwargs == {"dlogz": dlogz}
+    assert high(DYNESTY, 6, rk={"maxcall": 10}).run_kwargs == {"maxcall": 10, "dlogz": dlogz}
+    assert high(DYNESTY, 6, rk={"dlogz": 0.1}).run_kwargs == {"dlogz": 0.1}
+    # PolyChord stops at high_precision unless the user set precision_criterion anywhere
+    # (run_kwargs, or sampler_kwargs / high_sampler_kwargs, which reach the stage's settings).
+    assert high(POLYCHORD, 6).run_kwargs == {"precision_criterion": precision}
+    assert high(POLYCHORD, 6, rk={"precision_criterion": 0.01}).run_kwargs == {"precision_criterion": 0.01}
+    assert high(POLYCHORD, 6, hk={"precision_criterion": 0.01}).run_kwargs is None
+    assert high(POLYCHORD, 6, sk={"precision_criterion": 0.01}, rk={"max_ndead": 9}).run_kwargs == {"max_ndead": 9}
+    # One settings object: a key the stage's sampler settings hold is not also passed as run_kwargs.
+    assert high(POLYCHORD, 6, rk={"num_repeats": 7}).run_kwargs == {"precision_criterion": precision}
+    # The user's dict is not changed.
+    user = {"maxcall": 10}
+    high(DYNESTY, 6, rk=user)
+    assert user == {"maxcall": 10}
