@@ -2,13 +2,13 @@
 
 PolyChord is given the identity prior, so it samples the unit hypercube
 ``u`` itself; the user's ``prior_transform`` is applied inside the likelihood
-and the physical parameters ride along as derived parameters.  Each point
-then comes back in both coordinates, ``samples_u`` and the physical
-``samples``, which is what the enhanced run trains its flow on (DESIGN.md,
-"Work in the sampler's hypercube").
+(:mod:`~flowprior.integrations.polychord_likelihood`) and the physical
+parameters ride along as derived parameters.  Each point then comes back in
+both coordinates, ``samples_u`` and the physical ``samples``: the enhanced
+run trains its flow in the hypercube, where the prior density is exactly 1.
 
 pypolychord is not on PyPI: build it from PolyChordLite's source (see
-:func:`_import`).  It is imported lazily, so flowprior works without it.
+``INSTALL_HINT``).  It is imported lazily, so flowprior works without it.
 
 Known PolyChord behaviours this adapter works around:
 
@@ -19,17 +19,23 @@ Known PolyChord behaviours this adapter works around:
   Fortran frames: it is swallowed (prior) or leaves the library broken for
   the next run in the same process (likelihood).  Here no exception ever
   leaves the callback: the first one is stored, PolyChord is steered to a
-  quick finish (see ``_Likelihood``) and the exception is re-raised after
-  ``run_polychord`` returns.
+  quick finish (see :class:`~flowprior.integrations.polychord_likelihood.Likelihood`)
+  and the exception is re-raised after ``run_polychord`` returns.
 - The likelihood must return a Python ``float``.
 - While generating its initial live points PolyChord redraws every point
   at or below ``logzero``: a likelihood with no support in the prior keeps
   it drawing forever.  The adapter stops it with an error after as many
-  draws as dynesty makes (``NO_SUPPORT_ROUNDS``).
+  draws as dynesty makes (``NO_SUPPORT_ROUNDS``).  PolyChord's evidence is
+  then over the part of the prior above ``logzero`` only; the adapter
+  corrects it to the whole prior (:mod:`~flowprior.integrations.polychord_output`).
 - Reading a resume file that is cut short, or written for other
   dimensions, stops the whole process (a Fortran "End of file", exit 2):
   the adapter reads the file through first and raises a ``ValueError``
-  naming it.
+  naming it (:mod:`~flowprior.integrations.polychord_resume`, which also
+  says what a resumed run reproduces).
+- PolyChord's own call count misses calls at or below ``logzero``: the
+  adapter counts the calls of the user's function itself
+  (:mod:`~flowprior.integrations.polychord_likelihood`).
 
 Under ``mpirun`` an MPI-built pypolychord runs every PolyChord on all ranks of
 ``MPI.COMM_WORLD`` at once (it takes no communicator): rank 0 hands out the
@@ -39,28 +45,24 @@ ends it with a barrier).  So the output root must be the
 same on every rank: it is made on rank 0 and broadcast, rank 0 reads the
 files and broadcasts what it read (the other ranks need not see rank 0's
 temporary directory), and every rank returns the same Result (see
-:func:`mpi_comm` and :mod:`flowprior.mpi`).
+:func:`mpi_comm` and :mod:`flowprior.mpi`).  Each rank counts its own
+calls; ``ncall`` is their sum.
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import shutil
-import tempfile
-import uuid
 import warnings
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from flowprior.flows.base import make_rng
-from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
-from flowprior.workflows import fingerprint
 from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
-from flowprior.integrations.polychord_resume import CallLog, check_resume, live_points
+from flowprior.integrations.polychord_likelihood import Likelihood
+from flowprior.integrations.polychord_output import full_prior_evidence, prior_info, read_points
+from flowprior.integrations.polychord_resume import NCALL_SUFFIX, CallLog, output_root, verify_live
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
 
@@ -72,12 +74,6 @@ INSTALL_HINT = (
     "An MPI build also wants mpi4py (pip install mpi4py): without it, it can run only once per process."
 )
 
-#: Suffix of the copy of PolyChord's resume file taken when the user's code fails.
-GOOD = ".good"
-#: PolyChord's file_root inside a ``checkpoint`` directory.
-CHECKPOINT_ROOT = "stage"
-#: Suffix of the file beside a checkpoint's resume file that counts the user's calls (see ``CallLog``).
-NCALL_SUFFIX = ".ncall"
 #: As dynesty does: a run stops with an error when its first ``NO_SUPPORT_ROUNDS * nlive`` prior
 #: draws all have logL at or below ``logzero`` (PolyChord itself would draw forever).
 NO_SUPPORT_ROUNDS = 1000
@@ -88,6 +84,7 @@ _NEEDED_FILES = ("write_dead", "write_stats")
 
 
 def _import():
+    """pypolychord and its settings class, imported only when a PolyChord run needs them."""
     try:
         import pypolychord
         from pypolychord.settings import PolyChordSettings
@@ -171,143 +168,6 @@ def _check_mpi_usable(lib) -> None:
                            "abort the process. pip install mpi4py, or rebuild pypolychord with --no-mpi")
 
 
-class _Likelihood:
-    """PolyChord's likelihood: hypercube ``u`` -> ``(logL, physical theta)``.
-
-    Never raises: PolyChord cannot carry a Python exception through its
-    Fortran core.  The first exception is kept in :attr:`error`, and every
-    later call returns the constant :attr:`poison` without calling the
-    user's code, which steers PolyChord to a quick, quiet finish:
-
-    - after valid points, ``poison`` is one above the highest logL seen, so
-      above every contour: each new point is accepted at once, the live
-      points become a plateau and the precision criterion ends the run
-      (measured: 16 000-37 000 trivial calls, 0.3-0.5 s, for 3-D,
-      nlive=200).  A poison *below* the contour makes every slice shrink
-      101 times, print "Non deterministic loglikelihood" and fail, until
-      ``nfail`` failures stop the run: 10x the calls and thousands of lines
-      of output.
-    - before any valid point, ``poison`` lies just above ``logzero``: a
-      value at or below ``logzero`` is redrawn while PolyChord generates its
-      live points, which never ends if every call fails.
-
-    PolyChord also draws forever when the likelihood is at or below
-    ``logzero`` everywhere: after ``max_invalid`` such calls and no valid
-    one, a ``ValueError`` becomes the stored error (:meth:`no_support`).
-
-    :attr:`ncall` counts the calls of the user's function: the calls of
-    ``loglike``, or, when ``loglike`` keeps its own count ``user_calls``
-    (the enhanced run's repartitioned likelihood, which answers ``-inf``
-    outside the cube without calling the user's function), the increase of
-    that count.  With a :class:`CallLog` the count is also kept on disk.
-    """
-
-    def __init__(self, loglike, prior_transform, ndim: int, logzero: float, resume_file: str | None = None, *,
-                 max_invalid: int | None = None, log: CallLog | None = None):
-        self.resume_file = resume_file
-        self.loglike = CheckedLikelihood(loglike)
-        self.prior = CheckedPrior(prior_transform, ndim)
-        self.ndim = ndim
-        self.logzero = logzero
-        self.floor = 0.5 * logzero if math.isfinite(logzero) and logzero < 0 else -1e300
-        self.best = -math.inf
-        self.poison = self.floor
-        self.error: BaseException | None = None
-        self.max_invalid = max_invalid
-        self.invalid = 0  # calls at or below logzero before the first valid one
-        self.valid = False
-        self.log = log
-        self.own = 0
-        self.counter = loglike if _keeps_count(loglike) else None
-        self.counter_start = int(loglike.user_calls) if self.counter is not None else 0
-
-    @property
-    def ncall(self) -> int:
-        """Calls of the user's function made through this object."""
-        if self.counter is None:
-            return self.own
-        return int(self.counter.user_calls) - self.counter_start
-
-    def __call__(self, u) -> tuple[float, list[float]]:
-        if self.error is not None:
-            return self.poison, [0.0] * self.ndim
-        if self.log is not None:
-            self.log.watch()
-        try:
-            # Copy: PolyChord hands over a view of its own buffer, which a
-            # user's function must not keep or modify.
-            theta = self.prior(np.array(u, dtype=float))
-            self.own += 1
-            self._store()  # before the call too: a process killed inside it still counts it
-            logl = self.loglike(theta)
-        except BaseException as err:  # noqa: BLE001 - re-raised after the run (KeyboardInterrupt too)
-            self.fail(err)
-            return self.poison, [0.0] * self.ndim
-        self._store()
-        if logl > self.logzero:
-            self.valid = True
-            if logl > self.best and math.isfinite(logl):
-                self.best = logl
-        elif not self.valid and self.max_invalid is not None:
-            self.invalid += 1
-            if self.invalid >= self.max_invalid:
-                self.fail(self.no_support())
-                return self.poison, [0.0] * self.ndim
-        # -inf is a legitimate "excluded point"; PolyChord treats anything at
-        # or below logzero as outside the prior (see run()'s Notes).
-        return float(logl), theta.tolist()
-
-    def _store(self) -> None:
-        if self.log is not None:
-            self.log.store(self.ncall)
-
-    def no_support(self) -> ValueError:
-        """The error for a likelihood that was invalid at every prior draw so far."""
-        return ValueError(f"loglike was -inf (or at most PolyChord's logzero, {self.logzero:g}) at all "
-                          f"{self.invalid} prior draws: the likelihood has no support in the prior; check loglike "
-                          "and prior_transform (PolyChord would draw forever)")
-
-    def fail(self, err: BaseException) -> None:
-        """Keep ``err`` to raise after the run, and steer PolyChord to a stop."""
-        self.error = err
-        if self.resume_file is not None and os.path.exists(self.resume_file):
-            # The poisoned finish would overwrite the checkpoint with a
-            # plateau of fake points; keep the last good one to put back.
-            try:
-                shutil.copyfile(self.resume_file, self.resume_file + GOOD)
-            except OSError:
-                pass  # restore_checkpoint then removes the poisoned file
-        self.poison = max(self.best + 1.0, self.floor)  # never at or below logzero
-
-    def dump(self, *_) -> None:
-        """pypolychord's ``dumper``: PolyChord has just written a new resume file."""
-        if self.error is not None or self.log is None:
-            return  # a poisoned finish's resume files are never the checkpoint
-        try:
-            self.log.mark()
-        except BaseException as err:  # noqa: BLE001 - KeyboardInterrupt while hashing
-            self.fail(err)
-
-    def restore_checkpoint(self) -> None:
-        """After a failed run, put back the resume file from before the error.
-
-        Without a copy (the error came before PolyChord first wrote one) the
-        file there is the poisoned finish's only, so it goes.
-        """
-        if self.resume_file is None:
-            return
-        if os.path.exists(self.resume_file + GOOD):
-            os.replace(self.resume_file + GOOD, self.resume_file)
-        elif os.path.exists(self.resume_file):
-            os.remove(self.resume_file)
-
-
-def _keeps_count(loglike) -> bool:
-    """Whether ``loglike`` counts the user's calls itself, in an integer ``user_calls``."""
-    count = getattr(loglike, "user_calls", None)
-    return isinstance(count, (int, np.integer)) and not isinstance(count, bool)
-
-
 def _check_keys(known: set, kwargs: dict) -> None:
     """Refuse settings PolyChord does not have, the adapter's own, and switching off files it reads."""
     for key in kwargs:
@@ -361,237 +221,52 @@ def _settings(PolyChordSettings, ndim: int, nlive: int, seed: int, kwargs: dict)
         setattr(settings, key, value)
     return settings
 
-
-def _read_points(root: str, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Dead (and final live) points from ``<root>_dead-birth.txt``, sorted by logL.
-
-    Columns are ``u (ndim), theta (ndim), logL, logL_birth``.  As anesthetic's
-    ``read_polychord`` does, the final live points are merged in and
-    duplicates dropped (at a normal finish they are already among the dead).
-    """
-    data = np.loadtxt(root + "_dead-birth.txt", ndmin=2)
-    live_file = root + "_phys_live-birth.txt"
-    if os.path.exists(live_file):
-        live = np.loadtxt(live_file, ndmin=2)
-        if live.size:
-            data = np.unique(np.concatenate([data, live]), axis=0)
-    data = data[np.argsort(data[:, -2], kind="stable")]
-    return data[:, :ndim], data[:, ndim:2 * ndim], data[:, -2], data[:, -1]
-
-
-def _prior_info(root: str) -> dict:
-    """``nprior`` and ``ndiscarded`` (all prior draws) from ``<root>.prior_info``, if written."""
-    info = {}
-    try:
-        with open(root + ".prior_info") as f:
-            for line in f:
-                key, _, value = line.partition("=")
-                info[key.strip()] = int(value)
-    except (OSError, ValueError):
-        pass
-    return info
-
-
-def _full_prior_evidence(logZ: float, logZerr: float, info: dict) -> tuple[float, float]:
-    """PolyChord's evidence over the whole prior, not only where ``logL > logzero``.
-
-    PolyChord redraws initial points at or below ``logzero`` (``-inf``
-    included), so its ``logZ`` is over the part of the prior where the
-    likelihood is valid.  That part's prior mass is estimated by the
-    fraction of valid draws, ``p = nprior / ndiscarded`` (binomial:
-    ``var(log p) = (1 - p) / nprior``); dynesty's evidence already counts it.
-    """
-    nprior, drawn = info.get("nprior"), info.get("ndiscarded")
-    if not nprior or not drawn or drawn <= nprior:
-        return logZ, logZerr
-    p = nprior / drawn
-    return logZ + math.log(p), math.sqrt(logZerr**2 + (1 - p) / nprior)
-
-
-def _output_root(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, serial: bool) -> tuple:
-    """``(base_dir, file_root, start)`` of a run, on rank 0; ``start`` from :func:`_resume_state`.
-
-    A ``checkpoint`` directory resumes whenever it holds a resume file; a
-    caller's own ``base_dir``/``file_root`` only with ``read_resume``.
-    """
-    if checkpoint is not None:
-        os.makedirs(checkpoint, exist_ok=True)
-        base_dir, file_root = str(checkpoint), CHECKPOINT_ROOT
-        log_file = os.path.join(base_dir, file_root + NCALL_SUFFIX)
-        start = _resume_state(os.path.join(base_dir, file_root + ".resume"), log_file, ndim, settings.grade_dims)
-        if not serial and os.path.exists(log_file):
-            os.remove(log_file)  # not kept under MPI (see run's Notes), so never left stale
-        return base_dir, file_root, start
-    base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
-    file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
-    resume_file = os.path.join(base_dir, file_root + ".resume")
-    start = _resume_state(resume_file if settings.read_resume else None, None, ndim, settings.grade_dims)
-    return base_dir, file_root, start
-
-
-def _resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade_dims) -> dict:
-    """Whether a run resumes, and the user's calls it carries over.
-
-    ``resume``: a resume file exists (it is checked: :func:`check_resume`).
-    ``ncall``: calls before this run, from the call log ``log_file`` when it
-    goes with that resume file (``counted_by`` "flowprior"), else PolyChord's
-    own count in the resume file ("polychord").  ``digest``: the resume
-    file's SHA-256.
-    """
-    if resume_file is None or not os.path.exists(resume_file):
-        return {"resume": False, "ncall": 0, "counted_by": None, "digest": None}
-    header, digest = check_resume(resume_file, ndim, ndim, [int(d) for d in grade_dims])
-    live = live_points(header, ndim, ndim)
-    logged = CallLog.read(log_file) if log_file is not None else None
-    if logged is not None and logged[1] == digest:
-        return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest, "live": live}
-    if logged is not None and logged[1] != bytes(32):
-        folder = os.path.dirname(resume_file)
-        raise ValueError(f"{resume_file}: not the resume file PolyChord last wrote here ({os.path.basename(log_file)} "
-                         "records another SHA-256): it changed after it was written, or the run was killed while "
-                         f"PolyChord wrote its files; delete it (or the whole directory {folder}) "
-                         "to restart this stage from the beginning")
-    return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest, "live": live}
-
-
-def _verify_live(start: dict, loglike, prior_transform, ndim: int, resume_file: str) -> int:
-    """Check the functions given now against a resume file's best live points; return the calls made."""
-    live = start["live"]
-    rows = fingerprint.best_rows(np.asarray(live["logl"]))
-    stored = {"u": live["u"][rows], "theta": live["theta"][rows], "logl": [live["logl"][i] for i in rows]}
-    return fingerprint.verify(stored, CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim),
-                              f"checkpoint {resume_file}")
-
-
 def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=None, pool=None,
         sampler_kwargs: dict | None = None, run_kwargs: dict | None = None, checkpoint=None) -> Result:
     """Run PolyChord and collect its output.
 
     Parameters
     ----------
-    loglike : callable
-        ``theta -> float`` log-likelihood in physical parameters.
-    prior_transform : callable
-        ``u -> theta`` from the unit hypercube.
-    ndim : int
-    nlive : int
-        PolyChord's ``nlive``.
+    loglike, prior_transform : callable
+        ``theta -> float`` in physical parameters; ``u -> theta`` from the unit hypercube.
+    ndim, nlive : int
     seed : int or numpy Generator, optional
-        Drawn into PolyChord's (positive, 32-bit) ``seed``.  ``None`` draws
-        one from fresh entropy.
+        Drawn into PolyChord's (positive, 32-bit) ``seed``; ``None`` draws one from fresh entropy.
     names : list of str, optional
         Column names of the physical parameters (default ``0 .. ndim-1``).
     pool : None
-        Not supported: PolyChord parallelises with MPI (build it with MPI,
-        install mpi4py and launch the script with ``mpirun``), not with a
-        Python pool.  Under ``mpirun`` every rank must call :func:`run`
-        with the same arguments, and every rank gets the same Result.
+        Not supported: PolyChord parallelises with MPI (see the module's notes); under ``mpirun`` every
+        rank calls :func:`run` with the same arguments and gets the same Result.
     sampler_kwargs, run_kwargs : dict, optional
-        ``PolyChordSettings`` attributes (``num_repeats``,
-        ``precision_criterion``, ``do_clustering``, ``base_dir``,
-        ``file_root``...).  PolyChord has one settings object, so the two
-        dicts are merged; a key in both is an error, as is an unknown key.
-        Without ``base_dir`` the run writes to a fresh temporary directory
-        that is deleted afterwards; pass ``base_dir`` to keep the files.
-        ``read_resume`` and ``write_resume`` are false unless given: to
-        resume, pass ``base_dir``, ``file_root`` and both as true (the
-        resume file is checked as with ``checkpoint``, and ``ncall``
-        carries PolyChord's own count of the calls before it).
+        ``PolyChordSettings`` attributes, merged into one settings object.  Without ``base_dir`` the run
+        writes to a temporary directory, deleted afterwards.  ``read_resume`` and ``write_resume`` are
+        false unless given: to resume, pass ``base_dir``, ``file_root`` and both as true (the resume file
+        is checked as with ``checkpoint``; ``ncall`` carries PolyChord's own count of the calls before it).
     checkpoint : str or Path, optional
-        A directory for PolyChord's resume files (``write_resume``): if it
-        already holds a resume file, the run continues from it
-        (``read_resume``) after checking that PolyChord can read it through.
-        If the user's code raises, the last resume file written before the
-        error is put back, not the one PolyChord writes while being steered
-        to a stop.  Beside it, ``stage.ncall`` counts the user's calls made
-        for the stage (see Notes).  Excludes ``base_dir`` and ``file_root``.
+        A directory for PolyChord's resume files (and ``stage.ncall``, the user's calls): a run continues
+        from the one there; if the user's code raises, the one from before the error is put back.
+        Excludes ``base_dir`` and ``file_root`` (:mod:`~flowprior.integrations.polychord_resume`).
 
     Returns
     -------
     Result
-        ``samples`` (physical parameters, with PolyChord's logL and birth
-        contours), ``samples_u`` (the same points in the hypercube),
-        ``logZ`` and ``logZerr`` from PolyChord's ``.stats`` file, and
-        ``ncall["total"]``: the calls of the user's function (see Notes;
-        summed over the ranks under MPI).
-        ``raw`` is pypolychord's ``PolyChordOutput``, with ``version``,
-        ``files`` (the output root, or None when the temporary directory
-        was deleted), ``prior_info``, ``ncall`` and ``resumed`` added
-        (None, or ``{"ncall": calls before this run, "counted_by":
-        "flowprior" or "polychord"}``).
+        ``samples`` (physical, with logL and birth contours), ``samples_u``, ``logZ`` and ``logZerr`` over the
+        whole prior, ``ncall["total"]`` (the user's calls, summed over MPI ranks); ``raw``, pypolychord's
+        ``PolyChordOutput`` with ``version``, ``files`` (the output root, None once deleted), ``prior_info``,
+        ``ncall`` and ``resumed`` (None, or the calls carried over and ``counted_by``) added.
 
     Raises
     ------
     ImportError
         If pypolychord is not installed (it is not on PyPI).
     ValueError
-        For ``pool``, unknown or conflicting settings, a resume file that
-        PolyChord could not read through (cut short, damaged, or written
-        for another ``ndim`` or ``grade_dims``: PolyChord would stop the
-        whole process; the message names the file to delete), or (after the
-        run) a NaN likelihood, a badly shaped prior point
-        (:mod:`flowprior.workflows.checked`) or a likelihood with no support: at or
-        below ``logzero`` at each of the first ``1000 * nlive`` prior draws
-        (``NO_SUPPORT_ROUNDS``, dynesty's limit; PolyChord would draw
-        forever).
+        For ``pool``; unknown or conflicting settings; a resume file PolyChord could not read through
+        (the message names the file to delete); after the run, a NaN likelihood, a badly shaped prior
+        point, or no support in the first ``NO_SUPPORT_ROUNDS * nlive`` prior draws.
     Exception
-        Whatever the user's ``loglike`` or ``prior_transform`` raised,
-        re-raised after PolyChord has stopped (under MPI on the rank where
-        it happened; the other ranks raise a ``RuntimeError`` naming it).
+        What the user's functions raised, after PolyChord stops (on that MPI rank; the others name it).
     RuntimeError
-        If an MPI-built pypolychord already finalised MPI in this process
-        (see ``INSTALL_HINT``).
-
-    Notes
-    -----
-    ``ncall`` is counted here, not read from the ``.stats`` file: PolyChord's
-    own ``nlike`` counts only points with logL above ``logzero`` (so it
-    misses ``-inf`` points), can overflow to ``*****`` in the file, and in
-    the measured runs was one call short of the real count.  It counts the
-    calls of ``loglike``; a ``loglike`` object with an integer attribute
-    ``user_calls`` (the enhanced run's repartitioned likelihood, which
-    answers ``-inf`` outside the cube without calling the user's function)
-    is trusted for the count instead: the increase of ``user_calls`` during
-    the run.
-
-    A run resumed from ``checkpoint`` continues from PolyChord's last
-    resume file, which PolyChord writes after the initial live points,
-    each time the live points' volume shrinks by ``compression_factor``
-    (``e**-1`` by default) and at the end.  What it reproduces:
-
-    - the same checkpoint, seed and settings give the same run, point for
-      point (PolyChord is deterministic given its seed);
-    - a finished checkpoint gives back the finished run's result, with no
-      new calls;
-    - ``ncall`` is every call of the user's function made for the stage
-      since it started afresh, in every process: those before the resume
-      file, those made after it by a process that was then stopped or
-      killed (kept in ``stage.ncall`` at each call), and the resumed
-      run's.  If ``stage.ncall`` is missing or has recorded no resume
-      file yet (and always under MPI, where each rank counts its own
-      calls), it is PolyChord's own count up to the resume file instead,
-      with a warning outside MPI; ``raw.resumed`` says which.  A resume
-      file other than the one ``stage.ncall`` recorded is refused (it
-      changed after PolyChord wrote it).
-
-    What it does not: the result of the uninterrupted run.  PolyChord's
-    resume file holds no random state, and PolyChord seeds its generator
-    from ``seed`` at every start, so the continuation draws other random
-    numbers than the uninterrupted run would have, and redoes the work
-    done after the resume file was written.  Its ``logZ`` and samples are
-    a valid nested sampling run from the same point, statistically
-    equivalent, not equal.
-
-    PolyChord treats a point with logL at or below ``logzero`` (including
-    ``-inf``) as outside the prior and redraws it while generating the
-    initial live points, so its own ``logZ`` (kept in ``raw.logZ``) is the
-    evidence of the prior restricted to ``logL > logzero``.  The returned
-    ``logZ`` adds ``log(nprior / ndiscarded)`` from ``raw.prior_info`` (valid
-    out of all initial draws), with its binomial error, so that it is the
-    evidence over the whole prior, as dynesty's is.  The enhanced run relies
-    on this: its flow prior can put mass outside the cube, where the
-    likelihood is ``-inf``.  ``samples.logZ()`` (anesthetic, from the saved
-    points only) does not include the correction.
+        If an MPI-built pypolychord already finalised MPI in this process (see ``INSTALL_HINT``).
     """
     if pool is not None:
         raise ValueError("pool: PolyChord does not take a Python pool; it parallelises with MPI "
@@ -601,84 +276,123 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     _check_mpi_usable(lib)
     comm = mpi_comm(lib)
     kwargs = _merged(sampler_kwargs, run_kwargs)
-
-    rng = make_rng(seed)
-    # PolyChord's seed is a C int and must be positive (negative = clock).
-    pc_seed = int(rng.integers(1, 2**31 - 1))
-    settings = _settings(PolyChordSettings, ndim, nlive, pc_seed, kwargs)  # validates before any directory exists
-    if checkpoint is not None:
-        clash = sorted({"base_dir", "file_root", "read_resume", "write_resume"} & kwargs.keys())
-        if clash:
-            raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
+    settings = _settings(PolyChordSettings, ndim, nlive, _seed(seed), kwargs)  # validates before any directory exists
+    _check_checkpoint(checkpoint, kwargs)
     own_dir = "base_dir" not in kwargs and checkpoint is None
-
-    # Under MPI all ranks run one PolyChord, which needs one output root (and
-    # one decision to resume, else the ranks take different branches): rank 0's.
-    settings.base_dir, settings.file_root, start = on_root(
-        comm, lambda: _output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None))
-    settings.read_resume = start["resume"]
+    start = _place(settings, kwargs, checkpoint, own_dir, ndim, comm)
     root = os.path.join(settings.base_dir, settings.file_root)
     # The functions given now must reproduce the resumed run's live points (else it is another problem's).
-    verified = on_root(comm, lambda: _verify_live(start, loglike, prior_transform, ndim, root + ".resume")
+    verified = on_root(comm, lambda: verify_live(start, loglike, prior_transform, ndim, root + ".resume")
                        if start["resume"] else 0)
-    resume_file = log = None
-    if checkpoint is not None:
-        resume_file = root + ".resume"
-        settings.write_resume = True
-        if comm is None:
-            log = CallLog(root + NCALL_SUFFIX, resume_file, start["ncall"], start["digest"])
-            if start["counted_by"] == "polychord":
-                warnings.warn(f"{root + NCALL_SUFFIX} is missing or recorded no resume file: ncall carries "
-                              f"PolyChord's own count of the calls before {resume_file} was written "
-                              f"({start['ncall']}), which leaves out calls at or below logzero and calls made "
-                              "after it", UserWarning, stacklevel=3)
-    like = _Likelihood(loglike, prior_transform, ndim, float(settings.logzero), resume_file, log=log,
-                       max_invalid=None if start["resume"] else NO_SUPPORT_ROUNDS * int(nlive))
+    log = _call_log(settings, root, checkpoint, start, comm)
+    like = Likelihood(loglike, prior_transform, ndim, float(settings.logzero),
+                      root + ".resume" if checkpoint is not None else None, log=log,
+                      max_invalid=None if start["resume"] else NO_SUPPORT_ROUNDS * int(nlive))
     try:
-        # Identity prior (pypolychord's default): PolyChord samples u itself.
-        failure = output = None
-        try:
-            output = pypolychord.run_polychord(like, ndim, ndim, settings, dumper=like.dump)
-        except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
-            failure = err
-        if comm is not None:
-            if rank(comm) != 0:
-                # Only rank 0's files count (read below); run_polychord's own read of the
-                # .stats fails on a rank that does not share rank 0's file system.
-                failure = None
-            # Also the barrier before rank 0 deletes the files: every rank has left run_polychord.
-            raise_if_failed_elsewhere(comm, like.error or failure)
-        if like.error is not None:
-            like.restore_checkpoint()
-            raise like.error
-        if failure is not None:
-            raise failure
-
-        def read() -> tuple:
-            output.version = str(pypolychord.__version__)
-            # PolyChordOutput.root names the files; say whether they still exist.
-            output.files = None if own_dir else root
-            output.prior_info = _prior_info(root)
-            return _read_points(root, ndim), output
-
-        (u, theta, logl, logl_birth), output = on_root(comm, read)
+        ran = _execute(pypolychord, like, ndim, settings, comm)
+        points, output = on_root(comm, lambda: _read(pypolychord, ran, root, ndim, own_dir))
         # Each rank counted its own calls (under MPI mostly the workers').
-        ncall = start["ncall"] + (like.ncall if comm is None else comm.allreduce(like.ncall))
-        output.ncall = ncall
+        output.ncall = start["ncall"] + (like.ncall if comm is None else comm.allreduce(like.ncall))
         output.resumed = {"ncall": start["ncall"], "counted_by": start["counted_by"]} if start["resume"] else None
     finally:
         if log is not None:
             log.close()
         if own_dir and rank(comm) == 0:
             shutil.rmtree(settings.base_dir, ignore_errors=True)
+    return _result(points, output, ndim, names, verified)
 
+
+def _seed(seed) -> int:
+    """PolyChord's seed, drawn from ``seed``: a C int that must be positive (a negative one seeds from the clock)."""
+    return int(make_rng(seed).integers(1, 2**31 - 1))
+
+
+def _check_checkpoint(checkpoint, kwargs: dict) -> None:
+    """Refuse the settings that ``checkpoint`` sets itself, so that they cannot disagree with it."""
+    if checkpoint is not None:
+        clash = sorted({"base_dir", "file_root", "read_resume", "write_resume"} & kwargs.keys())
+        if clash:
+            raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
+
+
+def _place(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, comm) -> dict:
+    """Set the run's output root and whether it resumes; return the resume state (``output_root``'s).
+
+    Under MPI all ranks run one PolyChord, which needs one output root and one
+    decision to resume (else the ranks take different branches): rank 0's.
+    """
+    settings.base_dir, settings.file_root, start = on_root(
+        comm, lambda: output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None))
+    settings.read_resume = start["resume"]
+    return start
+
+
+def _call_log(settings, root: str, checkpoint, start: dict, comm) -> CallLog | None:
+    """For a ``checkpoint``, turn on resume files and open the log of the user's calls beside them.
+
+    The log is kept in a serial run only: under MPI each rank counts its own
+    calls, and PolyChord's count in the resume file is carried instead.
+    """
+    if checkpoint is None:
+        return None
+    settings.write_resume = True
+    if comm is not None:
+        return None
+    log = CallLog(root + NCALL_SUFFIX, root + ".resume", start["ncall"], start["digest"])
+    if start["counted_by"] == "polychord":
+        warnings.warn(f"{root + NCALL_SUFFIX} is missing or recorded no resume file: ncall carries "
+                      f"PolyChord's own count of the calls before {root + '.resume'} was written "
+                      f"({start['ncall']}), which leaves out calls at or below logzero and calls made "
+                      "after it", UserWarning, stacklevel=4)
+    return log
+
+
+def _execute(pypolychord, like: Likelihood, ndim: int, settings, comm):
+    """Run PolyChord; raise the user's error first, then PolyChord's, on every rank together.
+
+    Identity prior (pypolychord's default): PolyChord samples ``u`` itself.
+    Errors wait until ``run_polychord`` returns, because they cannot pass
+    through its Fortran core; under MPI a failure on any rank stops all.
+    """
+    failure = output = None
+    try:
+        output = pypolychord.run_polychord(like, ndim, ndim, settings, dumper=like.dump)
+    except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
+        failure = err
+    if comm is not None:
+        if rank(comm) != 0:
+            # Only rank 0's files count (read by _read); run_polychord's own read of the
+            # .stats fails on a rank that does not share rank 0's file system.
+            failure = None
+        # Also the barrier before rank 0 deletes the files: every rank has left run_polychord.
+        raise_if_failed_elsewhere(comm, like.error or failure)
+    if like.error is not None:
+        like.restore_checkpoint()
+        raise like.error
+    if failure is not None:
+        raise failure
+    return output
+
+
+def _read(pypolychord, output, root: str, ndim: int, own_dir: bool) -> tuple:
+    """On rank 0: the run's points from its files, and ``output`` with the adapter's fields added."""
+    output.version = str(pypolychord.__version__)
+    # PolyChordOutput.root names the files; say whether they still exist.
+    output.files = None if own_dir else root
+    output.prior_info = prior_info(root)
+    return read_points(root, ndim), output
+
+
+def _result(points: tuple, output, ndim: int, names, verified: int) -> Result:
+    """The Result: anesthetic samples in physical parameters and PolyChord's evidence over the whole prior."""
     from anesthetic import NestedSamples
 
+    u, theta, logl, logl_birth = points
     columns = list(names) if names is not None else list(range(ndim))
     samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
-    logZ, logZerr = _full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
+    logZ, logZerr = full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,
-                  ncall={"total": int(ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,
+                  ncall={"total": int(output.ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,
                   sampler="polychord", raw=output)
 
 
@@ -724,15 +438,19 @@ class PolyChord(SamplerAdapter):
     name = "polychord"
 
     def __init__(self, defaults: PolyChordDefaults = PolyChordDefaults()):
+        """An adapter with the enhanced run's ``defaults`` for PolyChord."""
         self.defaults = defaults
 
     def check_settings(self, ndim, sampler_kwargs, run_kwargs) -> None:
+        """Refuse settings :func:`run` would refuse, before any stage runs."""
         check_settings(ndim, sampler_kwargs, run_kwargs)
 
     def run(self, loglike, prior_transform, ndim, **kwargs) -> Result:
+        """One PolyChord run: :func:`run`."""
         return run(loglike, prior_transform, ndim, **kwargs)
 
     def mpi_comm(self):
+        """The communicator PolyChord runs on, or None: :func:`mpi_comm`."""
         return mpi_comm()
 
     def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:

@@ -9,6 +9,33 @@ the user's calls for a checkpoint, tied to the resume file they led to.
 
 Reference: PolyChordLite, ``src/polychord/read_write.F90``
 (``write_resume_file`` / ``read_resume_file``).
+
+:func:`output_root` chooses where a run writes and whether it resumes.  A run
+resumed from a ``checkpoint`` continues from PolyChord's last resume file,
+which PolyChord writes after the initial live points, each time the live
+points' volume shrinks by ``compression_factor`` (``e**-1`` by default) and
+at the end.  What it reproduces:
+
+- the same checkpoint, seed and settings give the same run, point for point
+  (PolyChord is deterministic given its seed);
+- a finished checkpoint gives back the finished run's result, with no new
+  calls;
+- ``ncall`` is every call of the user's function made for the stage since it
+  started afresh, in every process: those before the resume file, those made
+  after it by a process that was then stopped or killed (kept in
+  ``stage.ncall`` at each call), and the resumed run's.  If ``stage.ncall``
+  is missing or has recorded no resume file yet (and always under MPI, where
+  each rank counts its own calls), it is PolyChord's own count up to the
+  resume file instead, with a warning outside MPI; ``raw.resumed`` says
+  which.  A resume file other than the one ``stage.ncall`` recorded is
+  refused (it changed after PolyChord wrote it).
+
+What it does not: the result of the uninterrupted run.  PolyChord's resume
+file holds no random state, and PolyChord seeds its generator from ``seed``
+at every start, so the continuation draws other random numbers than the
+uninterrupted run would have, and redoes the work done after the resume file
+was written.  Its ``logZ`` and samples are a valid nested sampling run from
+the same point, statistically equivalent, not equal.
 """
 
 from __future__ import annotations
@@ -17,8 +44,19 @@ import hashlib
 import mmap
 import os
 import struct
+import tempfile
+import uuid
+
+import numpy as np
 
 from flowprior.flows.files import atomic_write, file_digest
+from flowprior.workflows import fingerprint
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+
+#: PolyChord's file_root inside a ``checkpoint`` directory.
+CHECKPOINT_ROOT = "stage"
+#: Suffix of the file beside a checkpoint's resume file that counts the user's calls (see ``CallLog``).
+NCALL_SUFFIX = ".ncall"
 
 
 class CallLog:
@@ -34,13 +72,14 @@ class CallLog:
     killed (the kernel keeps the page and writes it back).  A run that
     starts afresh watches for PolyChord's first resume file (written after
     the initial live points, with no ``dumper`` call); later ones are
-    recorded by :meth:`flowprior.integrations.polychord._Likelihood.dump`.
+    recorded by :meth:`flowprior.integrations.polychord_likelihood.Likelihood.dump`.
     """
 
     TAG = b"flowprior-ncall1"
     SIZE = len(TAG) + 8 + 32
 
     def __init__(self, path: str, resume_file: str, carried: int, digest: bytes | None):
+        """Write a fresh log of ``carried`` calls tied to ``digest`` at ``path``, and map it."""
         self.path, self.resume_file, self.carried = path, resume_file, int(carried)
         self.waiting = digest is None
         record = self.TAG + struct.pack("<q", self.carried) + (digest or bytes(32))
@@ -62,6 +101,7 @@ class CallLog:
         return (count, record[-32:]) if count >= 0 else None
 
     def store(self, ncall: int) -> None:
+        """Record ``ncall`` calls of this run on top of the carried ones (one memory write)."""
         struct.pack_into("<q", self.map, len(self.TAG), self.carried + ncall)
 
     def watch(self) -> None:
@@ -79,6 +119,7 @@ class CallLog:
         self.waiting = False
 
     def close(self) -> None:
+        """Release the memory map; the file keeps the last count."""
         self.map.close()
 
 
@@ -98,22 +139,26 @@ class ResumeReader:
     """
 
     def __init__(self, text: str):
+        """Split a resume file's ``text`` into lines, to read from the first."""
         self.lines = text.split("\n")
         if self.lines[-1] == "":
             self.lines.pop()  # after the last newline
         self.pos = 0
 
     def _next(self, what: str) -> str:
+        """The next line; an error naming ``what`` was expected if the file has ended."""
         if self.pos >= len(self.lines):
             raise ResumeFileError(f"it ends at line {self.pos + 1}, before {what}")
         self.pos += 1
         return self.lines[self.pos - 1]
 
     def header(self, what: str) -> None:
+        """Read the header line of ``what``."""
         if not self._next(what).startswith(("===", "---")):
             raise ResumeFileError(f"line {self.pos} should be the header of {what}")
 
     def _fields(self, n: int, width: int, parse, what: str) -> list:
+        """``n`` fixed-width fields of the next line, each read with ``parse``, as Fortran reads them."""
         line = self._next(what)
         if len(line) < n * width:
             raise ResumeFileError(f"line {self.pos} ({what}) is cut short: {len(line)} characters of {n * width}")
@@ -128,12 +173,14 @@ class ResumeReader:
         return self._fields(n, 12, int, what) if n > 0 else []
 
     def count(self, what: str) -> int:
+        """A header and one count, which must not be negative."""
         (value,) = self.ints(1, what)
         if value < 0:
             raise ResumeFileError(f"line {self.pos} ({what}) is negative: {value}")
         return value
 
     def counts(self, n: int, what: str) -> list[int]:
+        """A header and ``n`` counts on one line, none of them negative."""
         values = self.ints(n, what)
         if any(v < 0 for v in values):
             raise ResumeFileError(f"line {self.pos} ({what}) has a negative count")
@@ -216,8 +263,6 @@ def live_points(header: dict, ndim: int, nderived: int) -> dict:
     hypercube point, the physical point (``ndim`` each), the derived
     parameters, the birth contour and the log-likelihood.
     """
-    import numpy as np
-
     live = np.asarray(header["live"], dtype=float).reshape(-1, 2 * ndim + nderived + 2)
     return {"u": live[:, :ndim], "theta": live[:, 2 * ndim:2 * ndim + nderived], "logl": live[:, -1].tolist()}
 
@@ -242,3 +287,63 @@ def check_resume(path: str, ndim: int, nderived: int, grade_dims: list[int]) -> 
                          f"from another problem: delete it (or the whole directory {folder}) to restart "
                          "this stage from the beginning") from None
     return header, hashlib.sha256(data).digest()
+
+
+def output_root(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, serial: bool) -> tuple:
+    """``(base_dir, file_root, start)`` of a run, on rank 0; ``start`` from :func:`resume_state`.
+
+    A ``checkpoint`` directory resumes whenever it holds a resume file; a
+    caller's own ``base_dir``/``file_root`` only with ``read_resume``.
+    """
+    if checkpoint is not None:
+        os.makedirs(checkpoint, exist_ok=True)
+        base_dir, file_root = str(checkpoint), CHECKPOINT_ROOT
+        log_file = os.path.join(base_dir, file_root + NCALL_SUFFIX)
+        start = resume_state(os.path.join(base_dir, file_root + ".resume"), log_file, ndim, settings.grade_dims)
+        if not serial and os.path.exists(log_file):
+            os.remove(log_file)  # not kept under MPI (see the module's notes), so never left stale
+        return base_dir, file_root, start
+    base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
+    file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
+    resume_file = os.path.join(base_dir, file_root + ".resume")
+    start = resume_state(resume_file if settings.read_resume else None, None, ndim, settings.grade_dims)
+    return base_dir, file_root, start
+
+
+def resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade_dims) -> dict:
+    """Whether a run resumes, and the user's calls it carries over.
+
+    ``resume``: a resume file exists (it is checked: :func:`check_resume`).
+    ``ncall``: calls before this run, from the call log ``log_file`` when it
+    goes with that resume file (``counted_by`` "flowprior"), else PolyChord's
+    own count in the resume file ("polychord").  ``digest``: the resume
+    file's SHA-256.
+    """
+    if resume_file is None or not os.path.exists(resume_file):
+        return {"resume": False, "ncall": 0, "counted_by": None, "digest": None}
+    header, digest = check_resume(resume_file, ndim, ndim, [int(d) for d in grade_dims])
+    live = live_points(header, ndim, ndim)
+    logged = CallLog.read(log_file) if log_file is not None else None
+    if logged is not None and logged[1] == digest:
+        return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest, "live": live}
+    if logged is not None and logged[1] != bytes(32):
+        folder = os.path.dirname(resume_file)
+        raise ValueError(f"{resume_file}: not the resume file PolyChord last wrote here ({os.path.basename(log_file)} "
+                         "records another SHA-256): it changed after it was written, or the run was killed while "
+                         f"PolyChord wrote its files; delete it (or the whole directory {folder}) "
+                         "to restart this stage from the beginning")
+    return {"resume": True, "ncall": header["nlike"], "counted_by": "polychord", "digest": digest, "live": live}
+
+
+def verify_live(start: dict, loglike, prior_transform, ndim: int, resume_file: str) -> int:
+    """Check the functions given now against a resume file's best live points; return the calls made.
+
+    A resume file is trusted only for the problem that wrote it: the functions
+    must reproduce its best live points, else the run would continue another
+    problem's.
+    """
+    live = start["live"]
+    rows = fingerprint.best_rows(np.asarray(live["logl"]))
+    stored = {"u": live["u"][rows], "theta": live["theta"][rows], "logl": [live["logl"][i] for i in rows]}
+    return fingerprint.verify(stored, CheckedLikelihood(loglike), CheckedPrior(prior_transform, ndim),
+                              f"checkpoint {resume_file}")
