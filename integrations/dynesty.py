@@ -227,22 +227,39 @@ class DynestyDefaults:
     ----------
     nlive_low_unif, nlive_low_mcmc : int
         Low-stage live points with uniform sampling and with dynesty's MCMC
-        methods ("Low-stage live points").
+        methods: enough live points to keep a small mode; MCMC gets fewer,
+        since 25 suffice for a unimodal posterior and a failing flow grows
+        the low stage ("Low-stage live points").
     low_enlarge, low_enlarge_below : float, int
         Fixed ellipsoid enlargement of a uniform low stage with fewer than
-        ``low_enlarge_below`` live points ("dynesty low-stage bounds").
+        ``low_enlarge_below`` live points: ellipsoids fitted to so few
+        points cut into the contour without it, while dynesty's bootstrapped
+        factor collapses the efficiency ("dynesty low-stage bounds").
     low_first_update : dict
-        dynesty's ``first_update`` in a uniform low stage: ellipsoids from the start.
+        dynesty's ``first_update`` in a uniform low stage: ellipsoids from
+        the start, since drawing from the whole cube costs calls in a phase
+        that holds no posterior mass ("dynesty low-stage bounds").
     low_update_interval : float
-        dynesty's ``update_interval`` in a uniform low stage below ``low_enlarge_below`` points.
+        dynesty's ``update_interval`` in a uniform low stage below
+        ``low_enlarge_below`` points: bounds fitted to few points go stale
+        while the contour shrinks, and refitting costs no calls ("dynesty
+        low-stage bounds").
     broaden_small_unif : float
-        Base width of flows trained on such small uniform low stages ("Base broadening").
+        Base width of flows trained on such small uniform low stages, which
+        come out narrower than others ("Base broadening").
     high_first_update : dict
-        dynesty's ``first_update`` in the high stage behind a tame flow ("Early bounds in the high stage").
+        dynesty's ``first_update`` in the high stage behind a tame flow:
+        ellipsoids once fewer than half the draws are accepted, instead of
+        drawing from the whole cube down to 10 % ("Early bounds in the high
+        stage").
     tame_tail : float
-        Largest check tail (nats) of a tame flow.
+        Largest check tail (nats) of a tame flow: behind a flow with
+        missing tails early ellipsoids split around the spikes of ``L / q``
+        ("Early bounds in the high stage").
     high_dlogz : float
-        dynesty's ``dlogz`` in the high stage ("High-stage stopping rules").
+        dynesty's ``dlogz`` in the high stage: behind the flow ``L / q`` is
+        a plateau, so stopping sooner costs little accuracy ("High-stage
+        stopping rules").
     """
 
     nlive_low_unif: int = 100

@@ -4,11 +4,11 @@ dynesty's multi-ellipsoid bound never gives fewer than ``2 * ndim`` live
 points an ellipsoid of their own.  With 100 live points a mode of small
 mass holds fewer than that as its contour closes, so it shares an
 ellipsoid spanning two modes, and uniform draws from that ellipsoid are
-mostly rejected: on a 4-mode mixture such phases ran at 7-20 % efficiency
-and the enhanced run's 100-live low stage cost 3 500-9 200 calls, median
-6 100 (20 seeds; benchmarks/RESULTS.md, tenth and eleventh sessions).
-``ModeEllipsoids`` keeps dynesty's ellipsoids and then carves such a
-cluster out of the ellipsoid it shares: 2 800-4 100 calls, median 3 400.
+mostly rejected.  ``ModeEllipsoids`` keeps dynesty's ellipsoids and then
+carves such a cluster out of the ellipsoid it shares, which makes a
+multimodal low stage cheaper and keeps its small modes' masses closer to
+the truth (docs/design.md, "dynesty low-stage bounds" and "ModeEllipsoids'
+constants").
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ import numpy as np
 from dynesty.bounding import Ellipsoid, MultiEllipsoid, bounding_ellipsoid
 from scipy.cluster.hierarchy import fcluster, linkage
 
-#: A carved cluster's ellipsoid gets this many times the volume its points
-#: would fill at the density of the points beside it (see ``share_ellipsoid``).
-#: 1.5, 2, 3 and 6 gave 100-live mixture low runs of the same median calls.
+#: A carved cluster's ellipsoid gets this many times the volume its points would fill at the
+#: density of the points beside it (``share_ellipsoid``): room for the few points' spread; the low
+#: stage's cost barely depends on it (docs/design.md, "ModeEllipsoids' constants").
 SHARE = 3.0
-#: A carve is kept only if it shrinks the volume by at least this factor...
-#: (4, with at least 2 points carved, left one mixture seed of 20 at 9 000
-#: calls and 13 of 20 enhanced runs at most 30 % of plain, against 17).
+#: A carve is kept only if it shrinks the volume by at least this factor...: smaller shrinks are
+#: mostly a unimodal contour's edge, and a stricter factor left one multimodal low stage dear
+#: (docs/design.md, "ModeEllipsoids' constants").
 MIN_SHRINK = 2.0
-#: ...and the cluster lies at least this far from the rest, in units of the
-#: rest's ellipsoid (1 is its surface).  Measured (benchmarks/RESULTS.md,
-#: eleventh session): carves of a unimodal 6-D Gaussian's 25 live points,
-#: which cut the contour, lay at 0.7-2.2; a 4-mode mixture's dying modes at 4.5-20.
+#: ...and the cluster lies at least this far from the rest, in units of the rest's ellipsoid (1 is
+#: its surface): between where a unimodal contour's outermost points lie and where a dying mode
+#: lies (docs/design.md, "ModeEllipsoids' constants").
 MIN_GAP = 3.0
 
 
@@ -63,16 +62,15 @@ def carve(ell: Ellipsoid, points: np.ndarray, min_size: int, share: float = SHAR
     volumes together are not ``min_shrink`` times smaller.  The gap
     matters: a unimodal contour's outermost few live points also form a
     "cluster", and giving them a small ellipsoid of their own cuts into the
-    contour (measured without the gap rule: such carves in every 25-live
-    6-D Gaussian low run, and one enhanced run's calls up from 3 944 to
-    7 502).
+    contour, which makes the flow narrow and the enhanced run dearer
+    (docs/design.md, "ModeEllipsoids' constants").
     """
     n = len(points)
     if n <= min_size:
         return None
     # Single linkage cuts at the widest gap between the points, which is
-    # where a detached cluster ends; k-means from the major axis's ends split
-    # a big mode in two and left one far point with half of it (tested).
+    # where a detached cluster ends; k-means from the major axis's ends can
+    # split a big mode in two and leave one far point with half of it.
     z = np.linalg.solve(ell.axes, (points - ell.ctr).T).T
     labels = fcluster(linkage(z, method="single"), 2, criterion="maxclust")
     sizes = np.bincount(labels, minlength=3)[1:]

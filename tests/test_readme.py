@@ -10,6 +10,11 @@ the moment; prefer a runnable block).  Blocks of any other language
 
 A failure names the README line where the failing block starts, and the
 traceback points at the README's own line numbers.
+
+Also checked here, cheaply: the README's code uses only public names, its
+links to files and to headings of docs/design.md resolve, docs/design.md
+keeps the headings the code cites (``docs/design.md, "<heading>"``), and the
+API reference page documents every public name.
 """
 
 from __future__ import annotations
@@ -23,7 +28,25 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DESIGN = ROOT / "docs" / "design.md"
+#: The sections of docs/design.md, in order: the code cites them by these headings.
+DESIGN_HEADINGS = [
+    "Unbounded flows in the high stage",
+    "Low-stage live points",
+    "PolyChord repeats",
+    "dynesty low-stage bounds",
+    "Base broadening",
+    "Growing the low stage",
+    "Widening a failing flow",
+    "Early bounds in the high stage",
+    "High-stage stopping rules",
+    "Live points from the check's draws",
+    "Piece masses from the check",
+    "Defensive mixture",
+    "Fault handling",
+]
 FENCE = re.compile(r"^(`{3,})(.*)$")
 RUN, SKIP = "python", "python skip"
 
@@ -91,3 +114,45 @@ def test_readme_code_runs(tmp_path, monkeypatch):
                         f"{traceback.format_exc()}", pytrace=False)
         times.append((line, time.perf_counter() - t0))
     print("README blocks (line: seconds):", ", ".join(f"{line}: {t:.1f}" for line, t in times))
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub and mkdocs give a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\s-]", "", heading.strip().lower())
+    return re.sub(r"\s+", "-", text)
+
+
+def headings(path: Path, level: int) -> list[str]:
+    """The headings of one level in a Markdown file, outside code blocks."""
+    out, fenced = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line.startswith("#" * level + " "):
+            out.append(line[level + 1:].strip())
+    return out
+
+
+def test_design_page_keeps_the_cited_headings():
+    assert headings(DESIGN, 2) == DESIGN_HEADINGS
+
+
+def test_readme_links_resolve():
+    text = README.read_text(encoding="utf-8")
+    anchors = {slug(h) for level in (1, 2, 3) for h in headings(DESIGN, level)}
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        assert (ROOT / path).exists(), f"README.md links to {path}, which does not exist"
+        if anchor and path == "docs/design.md":
+            assert anchor in anchors, f"README.md links to {target}: no such heading in docs/design.md"
+
+
+def test_api_page_documents_every_public_name():
+    import flowprior as fp
+
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^::: flowprior\.(\w+)\s*$", page, re.M))
+    assert documented == set(fp.__all__), (f"docs/api.md: missing {sorted(set(fp.__all__) - documented)}, "
+                                           f"not public {sorted(documented - set(fp.__all__))}")

@@ -14,17 +14,17 @@ from flowprior.flows.maf import MAF
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.flows.spaces import Space
 
-#: Best k-means silhouette above which ``flow="auto"`` trains a piecewise flow.
-#: Measured (2-D and 6-D, 1 700-2 000 samples): one Gaussian scores 0.24-0.34,
-#: two touching Gaussians (3.5 sigma apart) 0.63-0.64, two separated ones 0.78-0.79.
+#: Best k-means silhouette at which ``flow="auto"`` trains a piecewise flow: between what
+#: one Gaussian and two touching ones score (docs/design.md, "Which flow: `flow="auto"`").
 AUTO_SILHOUETTE = 0.5
 
 
 def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
     """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
 
-    Small data wants small flows (DESIGN.md): a low-resolution run has an
-    effective sample size of a few hundred, so pieces are 3 x 32 MAFs.
+    Small data wants small flows: a low-resolution run has an effective
+    sample size of a few hundred, so pieces are 3 x 32 MAFs
+    (docs/design.md, "Which flow: `flow="auto"`").
     """
     small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
     keep = weights > 0

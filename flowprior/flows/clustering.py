@@ -8,7 +8,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-#: Points used to score a clustering; the silhouette costs O(m^2) memory.
+#: Points used to score a clustering: the silhouette costs O(m^2) memory, so it is scored
+#: on a subsample of at most this many (docs/design.md, "Which flow: `flow="auto"`").
 SILHOUETTE_SAMPLE = 2000
 
 
@@ -17,9 +18,9 @@ def _weighted_subsample(w: np.ndarray, m: int, rng: np.random.Generator) -> np.n
 
     Even when all rows would fit, unequal weights are drawn by: a nested
     sampling run's early dead points carry almost no weight but would
-    otherwise swamp the score (measured: a 4-mode mixture's 1 340 dead
-    points scored 0.38 at k = 4 with every row counted, 0.79 when drawn by
-    weight, and the enhanced run fell back to one MAF).
+    otherwise swamp the score, and separated modes would then score too
+    low for ``flow="auto"`` to give them pieces (docs/design.md, "Which
+    flow: `flow="auto"`").
     """
     n = len(w)
     if n <= m and np.all(w == w[0]):

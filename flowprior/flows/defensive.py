@@ -22,7 +22,7 @@ class DefensiveFlow:
     ----------
     flow : MAF or PiecewiseFlow
         A flow whose support is the unit cube or unbounded (the enhanced
-        run's flows are unbounded; see ``workflows._train``).
+        run's flows are unbounded; see :func:`flowprior.workflows.levels.train`).
     epsilon : float in (0, 1)
         Weight of the uniform component.
     """

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 FORMAT = "flowprior"
-#: Version 2 adds the checksum; version 1 files (none) still load.
+#: File format version: version 2 files carry a checksum; older files (without one) still load.
 VERSION = 2
 _KEY = "flowprior"
 _SUM = "flowprior.sha256"

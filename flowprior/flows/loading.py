@@ -38,7 +38,7 @@ def load(path):
         cls = classes[meta["class"]]
         params = dict(meta["params"])
         if cls is PiecewiseFlow:
-            # Files from before soft pieces were trained with hard clusters.
+            # A file without ``overlap`` holds pieces trained on hard clusters.
             params.setdefault("overlap", None)
         flow = cls(**params)
         ndim = int(meta["ndim"])
@@ -62,7 +62,7 @@ def load(path):
         flow.records_ = [TrainingRecord(**r) for r in meta["records"]]
         if cls is PiecewiseFlow:
             flow.silhouette_ = {int(k): v for k, v in meta.get("silhouette", {}).items()}
-            # Files from before ``split`` have one piece per cluster.
+            # A file without ``n_clusters`` has one piece per cluster.
             flow.n_clusters_ = int(meta.get("n_clusters") or len(pieces))
             if "cluster_labels" in tensors:
                 flow.cluster_labels_ = tensors["cluster_labels"].numpy()

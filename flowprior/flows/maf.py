@@ -22,7 +22,10 @@ class MAF(FlowDensity):
     n_transforms : int
         Number of autoregressive transforms.
     hidden_features : sequence of int
-        Hidden layer widths of each transform's masked network.
+        Hidden layer widths of each transform's masked network.  Wider or
+        deeper networks than the defaults (5 transforms of 2 x 64) fitted
+        the benchmarks no better (docs/design.md, "Piecewise flows and
+        training defaults").
     max_epochs : int
         Upper limit on training epochs.
     learning_rate : float
@@ -39,7 +42,9 @@ class MAF(FlowDensity):
         Whiten the (unbounded) coordinates with the samples' weighted
         covariance before the flow, rather than only standardising them.
         With the flow initialised to the identity, training then starts from
-        the weighted Gaussian fit.
+        the weighted Gaussian fit, and a flow that only learns departures
+        from it does not overfit a Gaussian (docs/design.md, "Piecewise
+        flows and training defaults").
     seed : int, numpy Generator or None
         Seeds weight initialisation, the held-out split and batch order.
         Same seed and data give an identical flow.

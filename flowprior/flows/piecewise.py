@@ -11,7 +11,8 @@ from flowprior.flows.maf import MAF, MIN_SAMPLES
 from flowprior.flows.spaces import Space, parse_bounds
 
 
-#: Smallest responsibility for which a sample trains a piece (``overlap``).
+#: Smallest responsibility for which a sample trains a piece (``overlap``): it leaves out rows of
+#: almost no weight; a larger cut gained nothing (docs/design.md, "Piecewise flows and training defaults").
 MIN_MEMBERSHIP = 0.01
 
 
@@ -37,18 +38,19 @@ class PiecewiseFlow(MAF):
         labels on the standardised samples.  Explicit clusters are the
         pieces; ``"auto"`` clusters are split further (``split``).
     k_max : int
-        Largest k tried by ``"auto"``.
+        Largest k tried by ``"auto"``: 20 lets the silhouette find the
+        many arcs of a curved target; more costs time for no better KL
+        (docs/design.md, "Piecewise flows and training defaults").
     split : int
         With ``clusters="auto"``, each cluster the silhouette chose is
         divided into this many pieces by k-means on its own samples (a
         cluster stays whole where a piece would get fewer than
         ``min_cluster_size`` samples).  The silhouette finds clusters, not
-        the resolution a density needs: on a ring it peaks at 14-17 arcs,
-        each too curved for a small flow.  Measured on Table 1 (fixed k, 5-10
-        repeats, benchmarks/RESULTS.md): rings KL 0.021 at the silhouette's
-        k, 0.0083 at 28 pieces, 0.0078 at 36; TwoMoons 0.0109 at 4, 0.0050 at
-        8; CircularGaussianMixture 0.0046 at 8, 0.0066 at 16.  ``1`` gives the
-        paper's one piece per cluster.
+        the resolution a density needs: on a ring it picks arcs each too
+        curved for a small flow, and halving them lowers the KL on curved
+        targets at a small cost on Gaussian clusters (docs/design.md,
+        "Piecewise flows and training defaults").  ``1`` gives the paper's
+        one piece per cluster.
     n_jobs : int
         Pieces trained in parallel (processes, via joblib) when > 1.
     min_cluster_size : int
@@ -61,14 +63,16 @@ class PiecewiseFlow(MAF):
         fits; piece ``k`` trains on the samples with ``r_k >= 0.01``, their
         weights multiplied by ``r_k``, and its mixture weight is the summed
         product.  Pieces then fade out smoothly instead of ending at a hard
-        cluster boundary, which a flow with a Gaussian base cannot follow
-        (measured in benchmarks/RESULTS.md, Table 1: KL on the rings 0.050
-        with hard clusters).  ``None``: hard clusters, each sample in one piece.
+        cluster boundary, which a flow with a Gaussian base cannot follow.
+        2 balances the two sides: a smaller overlap leaves the boundaries
+        harder, a wider one trains pieces on far, thinly weighted rows that
+        then draw outliers (docs/design.md, "Piecewise flows and training
+        defaults").
+        ``None``: hard clusters, each sample in one piece (faster to fit).
     n_transforms : int
         Autoregressive transforms per piece: 3, not MAF's 5, because a
-        piece only has to bend one cluster.  Measured on Table 1 (10
-        repeats, benchmarks/RESULTS.md): the same KL as 5 within its error
-        on all three targets, fits 25-35 % shorter.
+        piece only has to bend one cluster; it gives the same KL as 5 in
+        shorter fits (docs/design.md, "Piecewise flows and training defaults").
     **maf_kwargs
         Passed to each piece's :class:`MAF` (hidden layers, training, seed...).
 

@@ -95,9 +95,10 @@ def train_flow(
     best epoch are restored (a copy is kept, not a reference to the live ones).
 
     ``threads`` torch threads are used meanwhile (default 1): these networks
-    are small, a step costs the same on one thread as on two (measured), and
-    one thread neither stalls when other work shares the cores nor
-    oversubscribes them when pieces train in parallel.
+    are small, a step costs the same on one thread as on two, and one
+    thread neither stalls when other work shares the cores nor
+    oversubscribes them when pieces train in parallel (docs/design.md,
+    "Piecewise flows and training defaults").
 
     A non-finite loss stops training: with a ``UserWarning`` where an
     earlier epoch improved on the untrained flow (that epoch is kept),

@@ -13,7 +13,8 @@ since broadening alone lowers it, the more so the more dimensions.
 
 What it cannot see: a mode the low run missed altogether, since no draw
 from the flow lands there.  Only more live points in the low run help
-against that (benchmarks/RESULTS.md, multimodal).
+against that (docs/design.md, "Growing the low stage" and "Low-stage
+live points").
 """
 
 from __future__ import annotations
@@ -162,8 +163,7 @@ def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray,
       tails that the flow's own draws rarely visit.
 
     A flow close to the posterior scores near 0; missing tails score tens
-    of nats (docs/design.md, "Early bounds in the high stage", has the
-    measured values).
+    of nats (docs/design.md, "Widening a failing flow").
 
     Parameters
     ----------

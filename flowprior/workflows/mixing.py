@@ -29,10 +29,12 @@ from flowprior.flows.base import slab_left, slab_of
 from flowprior.numerics import evaluate_in_cube
 from flowprior.workflows.lowcheck import perfect_ess_fraction
 
-#: A piece is widened at most this many times the run's base scale.
+#: A piece is widened at most this many times the run's base scale: the widening ladder's widest
+#: step, so a piece of barely ``d`` effective samples is not spread over the cube (docs/design.md,
+#: "Piece-widening cap and mass floor").
 MAX_PIECE_FACTOR = 2.25
-#: The check's estimate of a piece's mass is kept at least this share of the
-#: low run's, so that a piece its draws happened to miss keeps a slab.
+#: The check's estimate of a piece's mass is kept at least this share of the low run's, so that a
+#: piece its draws happened to miss keeps a slab (docs/design.md, "Piece-widening cap and mass floor").
 MASS_FLOOR = 0.25
 
 

@@ -38,7 +38,7 @@ class RepartitionedLikelihood:
 
     def __call__(self, u) -> float:
         u = np.asarray(u, dtype=float)
-        # The flow's support may extend past the cube (see workflows._train):
+        # The flow's support may extend past the cube (see workflows.levels.train):
         # there the old prior, and so the likelihood, is zero.  The user's
         # functions are never called outside the cube.
         if not in_unit_cube(u):
