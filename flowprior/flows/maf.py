@@ -14,7 +14,99 @@ from flowprior.flows.training import TrainingRecord, seeded, train_flow
 MIN_SAMPLES = 20
 
 
-class MAF(FlowDensity):
+class MAFSettings:
+    """The settings of masked autoregressive flows and the training of one flow with them.
+
+    Shared by :class:`MAF` (one flow) and :class:`~flowprior.PiecewiseFlow`
+    (one flow per piece); the parameters are :class:`MAF`'s.
+    """
+
+    def __init__(
+        self,
+        n_transforms: int = 5,
+        hidden_features=(64, 64),
+        *,
+        max_epochs: int = 1000,
+        learning_rate: float = 3e-3,
+        batch_size: int = 512,
+        val_fraction: float = 0.2,
+        patience: int | None = None,
+        whiten: bool = True,
+        seed=None,
+        device: str = "cpu",
+        progress: bool = True,
+    ):
+        self.n_transforms = n_transforms
+        self.hidden_features = hidden_features
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.whiten = whiten
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        MAFSettings._check_params(self)  # these settings; a subclass checks its own in its __init__
+
+    def get_params(self) -> dict:
+        """Constructor arguments (scikit-learn style), JSON-friendly except ``seed``."""
+        return {
+            "n_transforms": self.n_transforms,
+            "hidden_features": list(self.hidden_features),
+            "max_epochs": self.max_epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "val_fraction": self.val_fraction,
+            "patience": self.patience,
+            "whiten": self.whiten,
+            "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
+            "device": self.device,
+            "progress": self.progress,
+        }
+
+    def _check_params(self) -> None:
+        """Raise a ``ValueError`` naming the first setting that cannot train a flow."""
+        if not is_whole(self.n_transforms, 1):
+            raise ValueError(f"n_transforms: expected a positive integer, got {self.n_transforms!r}")
+        hidden = self.hidden_features
+        if isinstance(hidden, (str, bytes)) or not np.iterable(hidden) or not len(hidden) or not all(
+                is_whole(h, 1) for h in hidden):
+            raise ValueError(f"hidden_features: expected a sequence of positive integers, got {hidden!r}")
+        if not (is_real(self.val_fraction) and 0 < self.val_fraction < 1):
+            raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.val_fraction!r}")
+        if not is_whole(self.max_epochs, 1):
+            raise ValueError(f"max_epochs: expected a positive integer, got {self.max_epochs!r}")
+        if not is_whole(self.batch_size, 1):
+            raise ValueError(f"batch_size: expected a positive integer, got {self.batch_size!r}")
+        if not (is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
+            raise ValueError(f"learning_rate: expected a positive finite number (Adam's step size, e.g. 3e-3), "
+                             f"got {self.learning_rate!r}")
+        if self.patience is not None and not is_whole(self.patience, 1):
+            raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
+
+    def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
+        """Build and train one flow on ``x`` mapped through ``space``."""
+        y, logdet = space.to_real(x)
+        init_seed = int(rng.integers(2**63))
+        flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features))
+        patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
+        record = train_flow(
+            flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
+            device=self.device, progress=self.progress, desc=desc,
+        )
+        record.ess = kish_ess(w)
+        if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
+            # The held-out loss is in the flow's whitened coordinates; adding the
+            # Jacobian of the map from parameters gives the parameter-space figure.
+            v = record.val_rows
+            record.held_out_log_prob = float(-record.val_loss[record.best_epoch]
+                                             + np.sum(w[v] * logdet[v]) / np.sum(w[v]))
+        return flow, record
+
+
+class MAF(MAFSettings, FlowDensity):
     """A masked autoregressive flow (zuko) usable as a prior transform.
 
     Parameters
@@ -61,70 +153,6 @@ class MAF(FlowDensity):
     record_ : TrainingRecord
         Losses per epoch, the restored best epoch and the fit time.
     """
-
-    def __init__(
-        self,
-        n_transforms: int = 5,
-        hidden_features=(64, 64),
-        *,
-        max_epochs: int = 1000,
-        learning_rate: float = 3e-3,
-        batch_size: int = 512,
-        val_fraction: float = 0.2,
-        patience: int | None = None,
-        whiten: bool = True,
-        seed=None,
-        device: str = "cpu",
-        progress: bool = True,
-    ):
-        self.n_transforms = n_transforms
-        self.hidden_features = hidden_features
-        self.max_epochs = max_epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.whiten = whiten
-        self.seed = seed
-        self.device = device
-        self.progress = progress
-        MAF._check_params(self)  # this class's settings; a subclass checks its own in its __init__
-
-    def get_params(self) -> dict:
-        """Constructor arguments (scikit-learn style), JSON-friendly except ``seed``."""
-        return {
-            "n_transforms": self.n_transforms,
-            "hidden_features": list(self.hidden_features),
-            "max_epochs": self.max_epochs,
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "val_fraction": self.val_fraction,
-            "patience": self.patience,
-            "whiten": self.whiten,
-            "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
-            "device": self.device,
-            "progress": self.progress,
-        }
-
-    def _check_params(self) -> None:
-        """Raise a ``ValueError`` naming the first setting that cannot train a flow."""
-        if not is_whole(self.n_transforms, 1):
-            raise ValueError(f"n_transforms: expected a positive integer, got {self.n_transforms!r}")
-        hidden = self.hidden_features
-        if isinstance(hidden, (str, bytes)) or not np.iterable(hidden) or not len(hidden) or not all(
-                is_whole(h, 1) for h in hidden):
-            raise ValueError(f"hidden_features: expected a sequence of positive integers, got {hidden!r}")
-        if not (is_real(self.val_fraction) and 0 < self.val_fraction < 1):
-            raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.val_fraction!r}")
-        if not is_whole(self.max_epochs, 1):
-            raise ValueError(f"max_epochs: expected a positive integer, got {self.max_epochs!r}")
-        if not is_whole(self.batch_size, 1):
-            raise ValueError(f"batch_size: expected a positive integer, got {self.batch_size!r}")
-        if not (is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
-            raise ValueError(f"learning_rate: expected a positive finite number (Adam's step size, e.g. 3e-3), "
-                             f"got {self.learning_rate!r}")
-        if self.patience is not None and not is_whole(self.patience, 1):
-            raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
     @property
     def flow_(self):
@@ -190,23 +218,3 @@ class MAF(FlowDensity):
         self.records_ = [record]
         self._finish()
         return self
-
-    def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
-        """Build and train one flow on ``x`` mapped through ``space``."""
-        y, logdet = space.to_real(x)
-        init_seed = int(rng.integers(2**63))
-        flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features))
-        patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
-        record = train_flow(
-            flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
-            batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
-            device=self.device, progress=self.progress, desc=desc,
-        )
-        record.ess = kish_ess(w)
-        if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
-            # The held-out loss is in the flow's whitened coordinates; adding the
-            # Jacobian of the map from parameters gives the parameter-space figure.
-            v = record.val_rows
-            record.held_out_log_prob = float(-record.val_loss[record.best_epoch]
-                                             + np.sum(w[v] * logdet[v]) / np.sum(w[v]))
-        return flow, record

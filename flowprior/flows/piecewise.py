@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.flows.base import make_rng
+from flowprior.flows.base import FlowDensity, make_rng
 from flowprior.flows.clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
 from flowprior.data import check_enough, check_inside, is_real, read_samples, warn_degenerate
-from flowprior.flows.maf import MAF, MIN_SAMPLES
+from flowprior.flows.maf import MIN_SAMPLES, MAFSettings
 from flowprior.flows.spaces import Space, parse_bounds
 
 
@@ -16,12 +16,12 @@ from flowprior.flows.spaces import Space, parse_bounds
 MIN_MEMBERSHIP = 0.01
 
 
-def _train_one(estimator: MAF, x, w, space, seed_seq, desc):
+def _train_one(estimator: MAFSettings, x, w, space, seed_seq, desc):
     """Train one piece (module-level so joblib can send it to a worker)."""
     return estimator._train_piece(x, w, space, np.random.default_rng(seed_seq), desc=desc)
 
 
-class PiecewiseFlow(MAF):
+class PiecewiseFlow(MAFSettings, FlowDensity):
     """A mixture of MAFs, one per cluster of the samples.
 
     The density is ``sum_k W_k p_k(theta)`` with ``W_k`` the summed sample
@@ -97,14 +97,6 @@ class PiecewiseFlow(MAF):
         self.n_jobs = n_jobs
         self.min_cluster_size = min_cluster_size
         self._check_params()
-
-    @property
-    def flow_(self):
-        raise AttributeError("a PiecewiseFlow has one flow per piece: use pieces_ (and records_, weights_)")
-
-    @property
-    def record_(self):
-        raise AttributeError("a PiecewiseFlow has one training record per piece: use records_")
 
     def get_params(self) -> dict:
         params = super().get_params()
