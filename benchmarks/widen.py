@@ -6,7 +6,7 @@ each base scale prints the check (ESS per draw of the high stage's
 likelihood at 500 uniform draws of the flow's cube, the perfect flow's, and
 their ratio, the score) and the high stage's calls and logZ, capped at
 ``--maxcall``.  This is the measurement behind ``enhanced_run`` widening the
-base of a last level that fails its check (``workflows.WIDEN``).
+base of a last level that fails its check (``EnhancedDefaults.widen``).
 
     python benchmarks/widen.py [--target banana|student] [--seed 1] [--nlive-low 100]
                                [--scales 1.2 1.8 2.7] [--maxcall 300000] [--sampler-kwargs JSON]
@@ -18,18 +18,17 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-import banana as bn  # noqa: E402
-
-from flowprior import workflows as wf  # noqa: E402
-from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior  # noqa: E402
-from flowprior.workflows.lowcheck import check_flow, perfect_ess_fraction  # noqa: E402
-from flowprior.workflows.repartition import RepartitionedLikelihood  # noqa: E402
+from flowprior.examples import problem
+from flowprior.integrations import adapter
+from flowprior.integrations.base import HighStart, StageSettings
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.levels import train
+from flowprior.workflows.lowcheck import check_flow, perfect_ess_fraction
+from flowprior.workflows.repartition import RepartitionedLikelihood
 
 
 def main() -> None:
@@ -42,15 +41,16 @@ def main() -> None:
     ap.add_argument("--maxcall", type=int, default=300_000, help="cap on each high stage's likelihood calls")
     ap.add_argument("--sampler-kwargs", type=json.loads, default={"sample": "rwalk"})
     args = ap.parse_args()
-    d = bn.D
-    like, box, truth, _, _ = bn.make_target(args.target, mc=0)
-    adapter = wf._adapter("dynesty")
+    target = problem(args.target)
+    d, like, box, truth = target.ndim, target.loglike, target.prior, target.logZ
+    dynesty = adapter("dynesty")
+    settings = StageSettings(args.sampler_kwargs, None)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; target {args.target}, seed {args.seed}, "
           f"nlive_low {args.nlive_low}, nlive {args.nlive}, sampler_kwargs {args.sampler_kwargs}")
     t0 = time.perf_counter()
-    low = adapter.run(like, box, d, nlive=args.nlive_low, seed=np.random.default_rng(args.seed),
-                      sampler_kwargs=wf._low_sampler_kwargs("dynesty", d, args.sampler_kwargs, args.nlive_low))
-    flow = wf._train("auto", low, np.random.default_rng(args.seed + 100))
+    low = dynesty.run(like, box, d, nlive=args.nlive_low, seed=np.random.default_rng(args.seed),
+                      sampler_kwargs=dynesty.low_settings(d, args.nlive_low, settings).sampler_kwargs)
+    flow = train("auto", low, np.random.default_rng(args.seed + 100))
     print(f"low run: {low.ncall['total']} calls, logZ {low.logZ:.3f} ± {low.logZerr:.3f} (truth {truth:.4f}); "
           f"flow {type(flow).__name__}, {len(flow.weights_)} piece(s); {time.perf_counter() - t0:.0f} s")
     print(f"{'scale':>6s} {'check ESS':>10s} {'perfect':>8s} {'score':>6s} {'high calls':>11s} {'logZ ± err':>17s} "
@@ -60,10 +60,10 @@ def main() -> None:
         rl = RepartitionedLikelihood(CheckedLikelihood(like), CheckedPrior(box, d), wide)
         ess, _, draws = check_flow(rl, d, args.nlive, np.random.default_rng(args.seed + 200))
         perfect = perfect_ess_fraction(s, d)
-        hk = wf._high_sampler_kwargs("dynesty", d, args.sampler_kwargs, None)
-        hk["live_points"] = wf._live_points(draws, args.nlive)
+        start = HighStart(tail=None, pieces=len(flow.pieces_), draws=draws)
+        hk = dynesty.high_settings(d, args.nlive, settings, None, start).sampler_kwargs
         t1 = time.perf_counter()
-        high = adapter.run(rl, wide, d, nlive=args.nlive, seed=np.random.default_rng(args.seed + 300),
+        high = dynesty.run(rl, wide, d, nlive=args.nlive, seed=np.random.default_rng(args.seed + 300),
                            sampler_kwargs=hk, run_kwargs={"maxcall": args.maxcall})
         capped = " (cap)" if high.ncall["total"] >= args.maxcall else ""
         print(f"{s:6.2f} {ess:10.3f} {perfect:8.3f} {ess / perfect:6.2f} {high.ncall['total']:11d}{capped} "
