@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import flowprior as fp
-from flowprior import cli
+from flowprior.cli import commands as cli
 
 NAMES = ["a", "b", "c"]
 LABELS = {"a": r"$\alpha$", "b": r"$\beta$", "c": r"$\gamma$"}

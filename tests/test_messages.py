@@ -10,7 +10,7 @@ import pytest
 
 import flowprior as fp
 from conftest import QUICK
-from flowprior import cli
+from flowprior.cli import commands as cli
 from flowprior.workflows.checked import CheckedLikelihood
 from flowprior.data import check_inside
 from flowprior.reweighting import _combine

@@ -1,5 +1,5 @@
 """The ``flowprior`` command: train, check, sample and summarise flows from chains on disk."""
 
-from flowprior.cli.main import main
+from flowprior.cli.commands import main
 
 __all__ = ["main"]

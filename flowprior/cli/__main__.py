@@ -2,6 +2,6 @@
 
 import sys
 
-from flowprior.cli.main import main
+from flowprior.cli.commands import main
 
 sys.exit(main())
