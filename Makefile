@@ -10,7 +10,7 @@ TORCH ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprior-installed
 
-.PHONY: demo demo-rings demo-joint test bench clean
+.PHONY: demo demo-rings demo-joint test bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,10 +34,50 @@ demo-joint: $(STAMP)
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
 
+# Every benchmark script at its default arguments, one at a time, one thread
+# each (about 40 minutes on a 2-core x86_64; table1.py takes 18 of them).
+# The defaults give a first look; each table in benchmarks/RESULTS.md names
+# the command (seeds, settings) that reproduces it.
+BENCH := OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY)
+
 bench: $(STAMP)
-	$(PY) benchmarks/latency.py
-	$(PY) benchmarks/fit_time.py
-	$(PY) benchmarks/table1.py
+	$(BENCH) benchmarks/latency.py
+	$(BENCH) benchmarks/fit_time.py
+	$(BENCH) benchmarks/table1.py
+	$(BENCH) benchmarks/marginal.py
+	$(BENCH) benchmarks/planck.py
+	$(BENCH) benchmarks/multimodal.py
+	$(BENCH) benchmarks/banana.py
+	$(BENCH) benchmarks/banana.py --target student
+	$(BENCH) benchmarks/widen.py
+	$(BENCH) benchmarks/reweighting.py
+	$(BENCH) benchmarks/reweighting.py --case bimodal
+	$(BENCH) benchmarks/faults.py
+
+# Each benchmark once at its cheapest settings (a few minutes): do the scripts still run?
+bench-quick: $(STAMP)
+	$(BENCH) benchmarks/latency.py
+	$(BENCH) benchmarks/fit_time.py --seeds 1
+	$(BENCH) benchmarks/table1.py --repeats 1 --targets RingMixture
+	$(BENCH) benchmarks/marginal.py --dims 2 --seeds 1
+	$(BENCH) benchmarks/planck.py --no-plain --nlive-low 25
+	$(BENCH) benchmarks/multimodal.py --seeds 1 --no-plain
+	$(BENCH) benchmarks/banana.py --seeds 1 --no-plain --mc 0
+	$(BENCH) benchmarks/banana.py --target student --seeds 1 --no-plain
+	$(BENCH) benchmarks/widen.py --scales 1.8
+	$(BENCH) benchmarks/reweighting.py --seeds 1
+	$(BENCH) benchmarks/reweighting.py --case bimodal --seeds 1
+	$(BENCH) benchmarks/faults.py
+
+# The documentation site (mkdocs + mkdocstrings; pages in docs/, settings in
+# mkdocs.yml) built into site/, every warning an error.
+DOCS_STAMP := $(VENV)/.flowprior-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,5 +1,7 @@
 """Non-Gaussian targets: plain vs enhanced nested sampling on a 4-D twisted Gaussian ("banana") or Student-t.
 
+Both targets are defined in ``flowprior.examples``.
+
 ``--target banana`` (default).  Draw ``y ~ N(0, C)`` in R^4 with
 ``C = diag(1, s^2, 1, s^2)`` plus a correlation ``rho`` between ``y1`` and
 ``y3``, and twist each pair:
@@ -66,158 +68,48 @@ import warnings
 from collections import Counter
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import stats
 
 import flowprior as fp
-
-sys.path.insert(0, os.path.dirname(__file__))
-from common import calls_text  # noqa: E402
+from flowprior import examples as ex
+from flowprior.numerics import simulated_log_dx
 
 D = 4
-NAMES = ["x1", "x2", "x3", "x4"]
-
-# --- banana -------------------------------------------------------------------
-B = 1.0      # twist
-S = 0.25     # width of the twisted coordinates about their ridge
-RHO = 0.8    # correlation of y1 and y3 (couples the two bananas)
-COV = np.diag([1.0, S**2, 1.0, S**2])
-COV[0, 2] = COV[2, 0] = RHO
-BANANA_LO = np.array([-6.0, -1.0 - 6 * S, -6.0, -1.0 - 6 * S])
-BANANA_HI = np.array([6.0, 35.0, 6.0, 35.0])
-
-# --- Student-t ----------------------------------------------------------------
-NU = 3.0
-SCALE = 0.2
-HALF = 10.0
-STUDENT_LO = np.full(D, -HALF)
-STUDENT_HI = np.full(D, HALF)
-
-
-def twist(x: np.ndarray) -> np.ndarray:
-    """``x -> y`` for rows of ``x`` (unit Jacobian)."""
-    y = np.array(x, dtype=float, copy=True)
-    y[..., 1] -= B * (x[..., 0] ** 2 - 1)
-    y[..., 3] -= B * (x[..., 2] ** 2 - 1)
-    return y
-
-
-def untwist(y: np.ndarray) -> np.ndarray:
-    """``y -> x`` for rows of ``y``."""
-    x = np.array(y, dtype=float, copy=True)
-    x[..., 1] += B * (y[..., 0] ** 2 - 1)
-    x[..., 3] += B * (y[..., 2] ** 2 - 1)
-    return x
-
-
-class Banana:
-    """Normalised twisted-Gaussian log-likelihood (a class, so it pickles for pools)."""
-
-    def __init__(self):
-        self.prec = np.linalg.inv(COV)
-        self.norm = -0.5 * np.linalg.slogdet(2 * np.pi * COV)[1]
-
-    def __call__(self, x) -> float:
-        y = twist(np.asarray(x, dtype=float))
-        return float(-0.5 * y @ self.prec @ y + self.norm)
-
-
-class StudentT:
-    """Product of four normalised Student-t log-densities (nu 3, scale 0.2)."""
-
-    def __call__(self, x) -> float:
-        return float(np.sum(stats.t.logpdf(np.asarray(x, dtype=float), NU, scale=SCALE)))
-
-
-class Box:
-    """Uniform prior transform on a box."""
-
-    def __init__(self, lo, hi):
-        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-
-    def __call__(self, u):
-        return self.lo + (self.hi - self.lo) * np.asarray(u)
-
-
-def banana_pair_outside() -> float:
-    """Exact mass of one (x1, x2) pair's marginal outside its box, by quadrature.
-
-    The pair's marginal is ``y1 ~ N(0, 1)``, ``y2 ~ N(0, s^2)`` independent,
-    twisted; the mass outside is P(x1 outside) + integral over x1 inside of
-    phi(x1) P(x2 outside | x1), summed without cancellation.
-    """
-    lo1, lo2, hi1, hi2 = BANANA_LO[0], BANANA_LO[1], BANANA_HI[0], BANANA_HI[1]
-    p1 = stats.norm.cdf(lo1) + stats.norm.sf(hi1)
-
-    def cond(x1):
-        m = B * (x1**2 - 1)
-        return stats.norm.pdf(x1) * (stats.norm.cdf((lo2 - m) / S) + stats.norm.sf((hi2 - m) / S))
-
-    # the conditional tail switches on sharply near |x1| = sqrt(hi2 / b + 1): give quad the points
-    edge = np.sqrt(hi2 / B + 1)
-    pts = sorted(p for p in (-edge, 0.0, edge) if lo1 < p < hi1)
-    p2, _ = integrate.quad(cond, lo1, hi1, points=pts, limit=400, epsabs=1e-16, epsrel=1e-10)
-    return float(p1 + p2)
-
-
-def banana_mc_outside(n: int, seed: int = 12345, chunk: int = 1_000_000) -> int:
-    """Count of ``n`` exact draws (y ~ N(0, C), twisted) outside the box."""
-    rng = np.random.default_rng(seed)
-    chol = np.linalg.cholesky(COV)
-    out = 0
-    done = 0
-    while done < n:
-        m = min(chunk, n - done)
-        x = untwist(rng.standard_normal((m, D)) @ chol.T)
-        out += int(np.count_nonzero(np.any((x < BANANA_LO) | (x > BANANA_HI), axis=1)))
-        done += m
-    return out
-
-
-def student_moments():
-    """In-box mass of one t coordinate, and the checks' truths and sds (truncated density)."""
-    dist = stats.t(NU, scale=SCALE)
-    mass = dist.cdf(HALF) - dist.cdf(-HALF)
-
-    def moment(k):
-        val, _ = integrate.quad(lambda x: x**k * dist.pdf(x), -HALF, HALF, points=[0.0], limit=400,
-                                epsabs=1e-14, epsrel=1e-12)
-        return val / mass
-
-    p_core = (dist.cdf(SCALE) - dist.cdf(-SCALE)) / mass
-    return mass, {"x1": (0.0, np.sqrt(moment(2))), "P(|x1|<0.2)": (p_core, np.sqrt(p_core * (1 - p_core)))}
+NAMES = ex.BANANA_NAMES
 
 
 def make_target(name: str, mc: int):
     """Likelihood, prior, truth, checks ``{label: (fn, truth, sd)}`` and a description of the truth."""
     if name == "banana":
-        lo, hi = BANANA_LO, BANANA_HI
-        truth = -float(np.sum(np.log(hi - lo)))
-        kl = -truth - 0.5 * np.linalg.slogdet(2 * np.pi * np.e * COV)[1]
-        pair = banana_pair_outside()
+        truth = ex.BANANA_LOGZ
+        kl = -truth - 0.5 * np.linalg.slogdet(2 * np.pi * np.e * ex.BANANA_COV)[1]
+        pair = ex.banana_pair_outside()
         t0 = time.perf_counter()
-        nout = banana_mc_outside(mc) if mc else 0
+        nout = ex.banana_mc_outside(mc) if mc else 0
         mc_s = time.perf_counter() - t0
         bound = (nout if nout else 3.0) / mc if mc else float("nan")  # 3/n: 95 % upper limit for 0 events
-        info = (f"target banana: b {B}, s {S}, rho {RHO}; box lo {BANANA_LO.tolist()} hi {BANANA_HI.tolist()}\n"
+        info = (f"target banana: b {ex.BANANA_B}, s {ex.BANANA_S}, rho {ex.BANANA_RHO}; "
+                f"box lo {ex.BANANA_LO.tolist()} hi {ex.BANANA_HI.tolist()}\n"
                 f"truth logZ = {truth:.4f} (-sum log(hi - lo)); prior-to-posterior KL {kl:.2f} nats\n"
                 f"truncation: each pair's mass outside its box (quadrature) {pair:.2e}, so all four "
                 f"coordinates' mass outside is in [{pair:.2e}, {2 * pair:.2e}]; Monte Carlo: {nout} of {mc:.0e} "
                 f"exact draws outside (seeded, {mc_s:.0f} s; {'95 % upper bound ' if not nout else ''}{bound:.1e})")
-        e2 = 2 * B**2 + S**2
-        sd2 = np.sqrt(56 * B**4 + 8 * B**2 * S**2 + 2 * S**4)
+        b, s = ex.BANANA_B, ex.BANANA_S
+        e2 = 2 * b**2 + s**2
+        sd2 = np.sqrt(56 * b**4 + 8 * b**2 * s**2 + 2 * s**4)
         checks = {"x1": (lambda x: x[:, 0], 0.0, 1.0), "x2^2": (lambda x: x[:, 1] ** 2, e2, sd2)}
-        return Banana(), Box(lo, hi), truth, checks, info
+        return ex.Banana(), ex.banana_prior(), truth, checks, info
     if name == "student":
-        lo, hi = STUDENT_LO, STUDENT_HI
-        mass, mom = student_moments()
-        truth = D * np.log(mass) - float(np.sum(np.log(hi - lo)))
-        kl = D * (np.log(2 * HALF) - stats.t(NU, scale=SCALE).entropy())  # untruncated entropy: approximate
-        info = (f"target student: {D} x t(nu {NU:g}, scale {SCALE}) on [-{HALF:g}, {HALF:g}]^{D}\n"
+        nu, scale, half = ex.STUDENT_NU, ex.STUDENT_SCALE, ex.STUDENT_HALF
+        mass, mom = ex.student_moments()
+        truth = ex.student_logz(mass)
+        kl = D * (np.log(2 * half) - stats.t(nu, scale=scale).entropy())  # untruncated entropy: approximate
+        info = (f"target student: {D} x t(nu {nu:g}, scale {scale}) on [-{half:g}, {half:g}]^{D}\n"
                 f"truth logZ = {truth:.6f} (in-box mass per coordinate 1 - {1 - mass:.3e}, exact, via t.cdf); "
                 f"prior-to-posterior KL ~ {kl:.2f} nats")
         checks = {"x1": (lambda x: x[:, 0], *mom["x1"]),
-                  "P(|x1|<0.2)": (lambda x: (np.abs(x[:, 0]) < SCALE).astype(float), *mom["P(|x1|<0.2)"])}
-        return StudentT(), Box(lo, hi), truth, checks, info
+                  "P(|x1|<0.2)": (lambda x: (np.abs(x[:, 0]) < scale).astype(float), *mom["P(|x1|<0.2)"])}
+        return ex.StudentT(), ex.student_prior(), truth, checks, info
     raise ValueError(name)
 
 
@@ -237,10 +129,7 @@ def posterior_check(res, fn, truth: float, sd: float, nsim: int = 200, seed: int
     logl = s["logL"].to_numpy(dtype=float)
     nlive = s["nlive"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
-    logx = np.cumsum(np.log(rng.uniform(size=(nsim, len(logl)))) / nlive, axis=1)
-    logx_prev = np.concatenate([np.zeros((nsim, 1)), logx[:, :-1]], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logw = logl + logx_prev + np.log1p(-np.exp(logx - logx_prev))
+    logw = logl + simulated_log_dx(nlive, rng.uniform(size=(nsim, len(logl))).T).T
     logw = np.where(np.isfinite(logl), logw, -np.inf)
     ws = np.exp(logw - logw.max(axis=1, keepdims=True))
     ws /= ws.sum(axis=1, keepdims=True)
@@ -290,7 +179,7 @@ def main() -> None:
         if name == "plain":
             calls, flow, ratio = str(res.ncall["total"]), "-", "-"
         else:
-            calls = calls_text(res)
+            calls = ex.calls_text(res)
             flow = type(res.flow).__name__.replace("PiecewiseFlow", "pw")
             if hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
                 flow += f"({len(res.flow.weights_)})"

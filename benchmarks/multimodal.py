@@ -1,12 +1,13 @@
 """Multimodal target: plain vs enhanced nested sampling on a 4-D mixture of four Gaussians.
 
-The likelihood is a normalised mixture of four well-separated Gaussians
-(weights 0.4, 0.3, 0.2, 0.1; sigma 0.5) well inside the uniform prior box
-[-10, 10]^4, so the analytic log-evidence is ``-4 log 20`` and each mode's
-posterior mass is its weight.  Prints, per seed and run: likelihood calls,
-logZ ± err against the truth, the posterior mass of each mode (samples
-assigned to the nearest centre) with its error from simulated prior-volume
-shrinkages, the largest deviation in units of that error, and wall time.
+The likelihood is ``flowprior.examples``' four-mode mixture: a normalised
+mixture of four well-separated Gaussians (weights 0.4, 0.3, 0.2, 0.1; sigma
+0.5) well inside the uniform prior box [-10, 10]^4, so the analytic
+log-evidence is ``-4 log 20`` and each mode's posterior mass is its weight.
+Prints, per seed and run: likelihood calls, logZ ± err against the truth,
+the posterior mass of each mode (samples assigned to the nearest centre)
+with its error from simulated prior-volume shrinkages, the largest
+deviation in units of that error, and wall time.
 
     python benchmarks/multimodal.py [--seeds 3] [--first-seed 0] [--nlive 500] [--nlive-low N]
                                     [--sampler dynesty|polychord] [--no-plain] [--sampler-kwargs JSON]
@@ -29,34 +30,14 @@ import sys
 import time
 
 import numpy as np
-from scipy.special import logsumexp
 
 import flowprior as fp
+from flowprior import examples as ex
+from flowprior.numerics import simulated_log_dx
 
-sys.path.insert(0, os.path.dirname(__file__))
-from common import calls_text  # noqa: E402
-
-D = 4
-CENTRES = np.array([[-5.0, -5.0, 0.0, 0.0], [5.0, 5.0, 0.0, 0.0], [-5.0, 5.0, 3.0, -3.0], [5.0, -5.0, -3.0, 3.0]])
-WEIGHTS = np.array([0.4, 0.3, 0.2, 0.1])
-SIGMA = 0.5
-HALF = 10.0
-TRUTH = -D * np.log(2 * HALF)
-
-
-class Mixture:
-    """Normalised Gaussian-mixture log-likelihood (a class, so it pickles for pools)."""
-
-    def __call__(self, x) -> float:
-        r2 = np.sum((np.asarray(x) - CENTRES) ** 2, axis=1) / SIGMA**2
-        return float(logsumexp(np.log(WEIGHTS) - 0.5 * r2) - D * np.log(SIGMA * np.sqrt(2 * np.pi)))
-
-
-class Box:
-    """Uniform prior transform on [-10, 10]^4."""
-
-    def __call__(self, u):
-        return -HALF + 2 * HALF * np.asarray(u)
+D = ex.MIXTURE_NDIM
+WEIGHTS = ex.MIXTURE_WEIGHTS
+TRUTH = ex.MIXTURE_LOGZ
 
 
 def mode_masses(res, nsim: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +51,14 @@ def mode_masses(res, nsim: int = 200, seed: int = 0) -> tuple[np.ndarray, np.nda
     """
     s = res.samples
     x = s.iloc[:, :D].to_numpy(dtype=float)
-    nearest = np.argmin(((x[:, None, :] - CENTRES[None]) ** 2).sum(-1), axis=1)
+    nearest = ex.nearest_mode(x)
     logl = s["logL"].to_numpy(dtype=float)
     nlive = s["nlive"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
-    logt = np.log(rng.uniform(size=(nsim, len(logl)))) / nlive
-    logx = np.cumsum(logt, axis=1)
-    logx_prev = np.concatenate([np.zeros((nsim, 1)), logx[:, :-1]], axis=1)
-    logw = logl + logx_prev + np.log1p(-np.exp(logx - logx_prev))
+    logw = logl + simulated_log_dx(nlive, rng.uniform(size=(nsim, len(logl))).T).T
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
-    masses = np.stack([w[:, nearest == k].sum(axis=1) for k in range(len(CENTRES))], axis=1)
+    masses = np.stack([w[:, nearest == k].sum(axis=1) for k in range(len(WEIGHTS))], axis=1)
     return masses.mean(axis=0), masses.std(axis=0)
 
 
@@ -95,7 +73,7 @@ def main() -> None:
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help='JSON dict for the sampler (default for dynesty: {"bootstrap": 0})')
     args = ap.parse_args()
-    like, prior = Mixture(), Box()
+    like, prior = ex.FourModes(), ex.mixture_prior()
     sk = args.sampler_kwargs if args.sampler_kwargs is not None else (
         {"bootstrap": 0} if args.sampler == "dynesty" else {})
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; sampler {args.sampler}; truth logZ = {TRUTH:.4f}; "
@@ -113,7 +91,7 @@ def main() -> None:
                               seed=seed, sampler_kwargs=sk)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
-            calls = calls_text(res)
+            calls = ex.calls_text(res)
             flow = "-" if name == "plain" else type(res.flow).__name__.replace("PiecewiseFlow", "piecewise")
             if name != "plain" and hasattr(res.flow, "weights_") and len(res.flow.weights_) > 1:
                 flow += f"({len(res.flow.weights_)})"

@@ -1,6 +1,7 @@
 """Planck-like Gaussian: plain vs enhanced nested sampling (dynesty).
 
-Mean, covariance and prior box of ``anesthetic.examples.perfect_ns.planck_gaussian``
+The problem is ``flowprior.examples``' Planck-like Gaussian: the mean,
+covariance and prior box of ``anesthetic.examples.perfect_ns.planck_gaussian``
 (Planck 2018 TTTEEE+lowl+lowE+lensing).  The log-likelihood is a normalised
 Gaussian well inside the box, so the analytic log-evidence is
 ``-sum(log(hi - lo)) = 0.4328``.  Prints, per seed: likelihood calls,
@@ -20,45 +21,11 @@ import platform
 import sys
 import time
 
-import numpy as np
-
 import flowprior as fp
+from flowprior import examples as ex
 
-sys.path.insert(0, os.path.dirname(__file__))
-from common import calls_text  # noqa: E402
-
-NAMES = ["omegabh2", "omegach2", "theta", "tau", "logA", "ns"]
-MEAN = np.array([0.02237, 0.1200, 1.04092, 0.0544, 3.044, 0.9649])
-COV = np.array([
-    [2.12e-08, -9.03e-08, 1.76e-08, 2.96e-07, 4.97e-07, 2.38e-07],
-    [-9.03e-08, 1.39e-06, -1.26e-07, -3.41e-06, -4.15e-06, -3.28e-06],
-    [1.76e-08, -1.26e-07, 9.71e-08, 4.30e-07, 7.41e-07, 4.13e-07],
-    [2.96e-07, -3.41e-06, 4.30e-07, 5.33e-05, 9.53e-05, 1.05e-05],
-    [4.97e-07, -4.15e-06, 7.41e-07, 9.53e-05, 2.00e-04, 1.35e-05],
-    [2.38e-07, -3.28e-06, 4.13e-07, 1.05e-05, 1.35e-05, 1.73e-05]])
-LO = np.array([5.00e-03, 1.00e-03, 5.00e-01, 1.00e-02, 1.61e00, 8.00e-01])
-HI = np.array([1.00e-01, 9.90e-01, 1.00e01, 8.00e-01, 3.91e00, 1.20e00])
-TRUTH = -float(np.sum(np.log(HI - LO)))
-
-
-class Gaussian:
-    """Normalised Gaussian log-likelihood (a class, so it pickles for pools)."""
-
-    def __init__(self, mean=MEAN, cov=COV):
-        self.mean = mean
-        self.prec = np.linalg.inv(cov)
-        self.norm = -0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]
-
-    def __call__(self, theta) -> float:
-        r = theta - self.mean
-        return float(-0.5 * r @ self.prec @ r + self.norm)
-
-
-class Box:
-    """Uniform prior transform on the Planck box."""
-
-    def __call__(self, u):
-        return LO + (HI - LO) * np.asarray(u)
+NAMES = ex.PLANCK_NAMES
+TRUTH = ex.PLANCK_LOGZ
 
 
 def main() -> None:
@@ -75,7 +42,7 @@ def main() -> None:
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help='JSON dict for the sampler, both runs and both stages (e.g. {"sample": "rwalk"})')
     args = ap.parse_args()
-    like, prior = Gaussian(), Box()
+    like, prior = ex.GaussianLikelihood(), ex.planck_prior()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; sampler {args.sampler}; truth logZ = {TRUTH:.4f}; "
           f"sampler_kwargs {args.sampler_kwargs or {}}", flush=True)
     print(f"{'run':10s} {'seed':>4s} {'calls':>18s} {'logZ ± err':>18s} {'|dlogZ|/err':>11s} {'wall s':>7s}")
@@ -96,7 +63,7 @@ def main() -> None:
                               names=NAMES, sampler_kwargs=args.sampler_kwargs, **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
-            calls = calls_text(res)
+            calls = ex.calls_text(res)
             z = f"{res.logZ:.3f} ± {res.logZerr:.3f}"
             print(f"{name:10s} {seed:4d} {calls:>18s} {z:>18s} {abs(res.logZ - TRUTH) / res.logZerr:11.2f} {wall:7.1f}",
                   flush=True)

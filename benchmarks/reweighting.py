@@ -1,9 +1,10 @@
 """Likelihood reweighting: plain reweighting vs flowprior's upsampling (Planck-like box, or a bimodal 4-D case).
 
 ``--case planck`` (default): ``L_A`` is the Planck-like Gaussian of
-benchmarks/planck.py.  ``L_B`` has its mean moved by 1 sigma along the
-leading principal axis, its covariance shrunk to 0.7x and its normalisation
-scaled by e^-3, so that ``logZ_B = -sum(log(hi - lo)) - 3`` exactly.
+``flowprior.examples`` (as in benchmarks/planck.py).  ``L_B`` has its mean
+moved by 1 sigma along the leading principal axis, its covariance shrunk to
+0.7x and its normalisation scaled by e^-3, so that
+``logZ_B = -sum(log(hi - lo)) - 3`` exactly.
 
 ``--case bimodal``: ``L_A`` is a normalised mixture of two well-separated,
 differently shaped Gaussians (weights 0.6 / 0.4) in the box [-10, 10]^4.
@@ -49,18 +50,16 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 import flowprior as fp
+from flowprior import examples as ex
 from flowprior.numerics import kish_ess
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from planck import COV, MEAN, NAMES, TRUTH, Box, Gaussian  # noqa: E402
-
-EVALS, EVECS = np.linalg.eigh(COV)
-MEAN_B = MEAN + np.sqrt(EVALS[-1]) * EVECS[:, -1]
-COV_B = 0.7 * COV
-TRUTH_B = TRUTH - 3.0
+EVALS, EVECS = np.linalg.eigh(ex.PLANCK_COV)
+MEAN_B = ex.PLANCK_MEAN + np.sqrt(EVALS[-1]) * EVECS[:, -1]
+COV_B = 0.7 * ex.PLANCK_COV
+TRUTH_B = ex.PLANCK_LOGZ - 3.0
 
 
-class GaussianB(Gaussian):
+class GaussianB(ex.GaussianLikelihood):
     """``L_B``: shifted, narrower, and e^-3 lower in total."""
 
     def __init__(self):
@@ -106,13 +105,6 @@ class Mixture:
         return float(logsumexp(self.logc - 0.5 * np.einsum("ki,kij,kj->k", r, self.precs, r)))
 
 
-class BiBox:
-    """Uniform prior transform on [-10, 10]^4."""
-
-    def __call__(self, u):
-        return -BI_HALF + 2 * BI_HALF * np.asarray(u)
-
-
 def outside_mass_bound() -> float:
     """Upper bound on any mode's (A or B) mass outside the box: the sum of per-coordinate Gaussian tails."""
     out = 0.0
@@ -131,10 +123,11 @@ def mode1_mass(theta: np.ndarray, w: np.ndarray) -> float:
 
 def case(name: str) -> dict:
     if name == "planck":
-        return dict(fast=Gaussian(), slow=GaussianB(), prior=Box(), d=6, names=NAMES, truth=TRUTH_B, note="",
-                    sampler_kwargs=None)
+        return dict(fast=ex.GaussianLikelihood(), slow=GaussianB(), prior=ex.planck_prior(), d=6,
+                    names=ex.PLANCK_NAMES, truth=TRUTH_B, note="", sampler_kwargs=None)
     return dict(fast=Mixture(BI_CENTRES, BI_COVS, BI_WEIGHTS_A), slow=Mixture(BI_CENTRES_B, BI_COVS_B, BI_WEIGHTS_B, -3.0),
-                prior=BiBox(), d=BI_D, names=BI_NAMES, truth=BI_TRUTH_B, sampler_kwargs={"bootstrap": 0},
+                prior=fp.UniformPrior([(-BI_HALF, BI_HALF)] * BI_D), d=BI_D, names=BI_NAMES, truth=BI_TRUTH_B,
+                sampler_kwargs={"bootstrap": 0},
                 note=f"; truth logZ_A = {BI_TRUTH_A:.4f}; box truncation of any mode < {outside_mass_bound():.1e}; "
                      f"mode-1 mass A {BI_WEIGHTS_A[0]}, B {BI_WEIGHTS_B[0]}; fast run bootstrap=0")
 

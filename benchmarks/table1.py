@@ -16,15 +16,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-import targets  # noqa: E402
-
-import flowprior as fp  # noqa: E402
+import flowprior as fp
+from flowprior import examples as ex
 
 PAPER = {"TwoMoons": "0.004 ± 0.022", "CircularGaussianMixture": "0.001 ± 0.005", "RingMixture": "0.031 ± 0.032"}
 
@@ -55,7 +52,7 @@ class GaussianMixtureReference:
 
 
 def run(name: str, kind: str, repeat: int, n_jobs: int = 1, flow_kwargs: dict | None = None) -> dict:
-    x = targets.sample(name, 10000, seed=1000 + repeat)
+    x = ex.target_sample(name, 10000, seed=1000 + repeat)
     if kind.startswith("GMM"):
         est = GaussianMixtureReference(int(kind[3:]), seed=repeat)
     elif kind == "MAF":
@@ -65,7 +62,7 @@ def run(name: str, kind: str, repeat: int, n_jobs: int = 1, flow_kwargs: dict | 
     t0 = time.perf_counter()
     est.fit(x)
     fit = time.perf_counter() - t0
-    kl, err = targets.kl_divergence(est, name, seed=repeat)
+    kl, err = ex.target_kl(est, name, seed=repeat)
     return {"target": name, "kind": kind, "repeat": repeat, "kl": kl, "kl_err": err, "fit_s": fit,
             "pieces": len(est.pieces_)}
 

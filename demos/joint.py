@@ -1,8 +1,8 @@
 """Joint analysis without nuisance parameters: two Gaussian experiments sharing cosmological parameters.
 
 Experiment A is Planck-like: the 6 parameters, mean and covariance of
-anesthetic's ``planck_gaussian``, plus two nuisance parameters correlated
-with them.  Experiment B constrains three of those parameters (omegach2,
+anesthetic's ``planck_gaussian`` (``flowprior.examples``), plus two
+nuisance parameters correlated with them.  Experiment B constrains three of those parameters (omegach2,
 logA, ns), more weakly and slightly offset, with two nuisances of its own.
 Every likelihood is a normalised Gaussian well inside a uniform prior box,
 so the joint evidence and posterior are known in closed form.
@@ -21,17 +21,14 @@ truth, likelihood calls and wall time.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
-from planck import COV, HI, LO, MEAN, NAMES, Gaussian  # noqa: E402
+import flowprior as fp
+from flowprior import examples as ex
 
-import flowprior as fp  # noqa: E402
+MEAN, COV, LO, HI, NAMES = ex.PLANCK_MEAN, ex.PLANCK_COV, ex.PLANCK_LO, ex.PLANCK_HI, ex.PLANCK_NAMES
 
 SHARED = ["omegach2", "logA", "ns"]
 S = [NAMES.index(n) for n in SHARED]
@@ -64,8 +61,8 @@ NAMES_B = SHARED + ["b1", "b2"]
 NAMES_J = NAMES + ["a1", "a2", "b1", "b2"]
 
 
-class Normal(Gaussian):
-    """The Planck benchmark's normalised Gaussian, evaluated on selected columns (picklable)."""
+class Normal(ex.GaussianLikelihood):
+    """A normalised Gaussian log-likelihood evaluated on selected columns (picklable)."""
 
     def __init__(self, mean, cov, cols=None):
         super().__init__(mean, cov)

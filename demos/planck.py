@@ -1,4 +1,4 @@
-"""Enhanced nested sampling on the Planck-like 6-D Gaussian, with dynesty.
+"""Enhanced nested sampling on the Planck-like 6-D Gaussian (``flowprior.examples``), with dynesty.
 
 Runs a plain nested-sampling run (nlive 500) and flowprior's enhanced run
 (a 25-live run, a flow trained on its posterior, then a 500-live run with
@@ -12,18 +12,17 @@ overlaying the two posteriors (anesthetic).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
-from planck import NAMES, TRUTH, Box, Gaussian  # noqa: E402
+import flowprior as fp
+from flowprior.examples import PLANCK_LABELS, PLANCK_LOGZ, PLANCK_NAMES, GaussianLikelihood, planck_prior
 
-import flowprior as fp  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+NAMES, TRUTH = PLANCK_NAMES, PLANCK_LOGZ
 
 
 def main() -> None:
-    like, prior = Gaussian(), Box()
+    like, prior = GaussianLikelihood(), planck_prior()
     t0 = time.perf_counter()
     plain = fp.run(like, prior, 6, nlive=500, seed=0, names=NAMES)
     t_plain = time.perf_counter() - t0
@@ -44,7 +43,7 @@ def main() -> None:
     matplotlib.use("Agg")
     from anesthetic import make_2d_axes
 
-    fig, axes = make_2d_axes(NAMES, figsize=(9, 9))
+    fig, axes = make_2d_axes(NAMES, labels=PLANCK_LABELS, figsize=(9, 9))
     plain.samples.plot_2d(axes, kinds={"lower": "kde_2d", "diagonal": "kde_1d"}, label="plain")
     enh.samples.plot_2d(axes, kinds={"lower": "kde_2d", "diagonal": "kde_1d"}, label="enhanced")
     axes.iloc[-1, 0].legend(loc="lower center", bbox_to_anchor=(len(NAMES) / 2, len(NAMES)))

@@ -1,4 +1,4 @@
-"""Two rings: a MAF and a piecewise MAF trained on normflows' RingMixture(2).
+"""Two rings: a MAF and a piecewise MAF trained on normflows' RingMixture(2) (``flowprior.examples``).
 
 Prints each flow's KL divergence to the exact target (E_q[log q - log p] with
 its Monte Carlo error) and fit time, shows the prior transform at work (the
@@ -11,22 +11,20 @@ demos/two_rings.png comparing target samples with samples from both flows.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
-import targets  # noqa: E402
+import flowprior as fp
+from flowprior.examples import target_kl, target_sample
 
-import flowprior as fp  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 TARGET = "RingMixture"
 
 
 def main() -> None:
-    x = targets.sample(TARGET, 10000, seed=0)
+    x = target_sample(TARGET, 10000, seed=0)
     flows = {}
     print(f"training on 10 000 samples of {TARGET}(2)")
     print(f"{'flow':22s} {'KL(q||p) nats':>18s} {'fit s':>7s} {'pieces':>7s}")
@@ -35,7 +33,7 @@ def main() -> None:
         t0 = time.perf_counter()
         est.fit(x)
         fit = time.perf_counter() - t0
-        kl, err = targets.kl_divergence(est, TARGET, seed=1)
+        kl, err = target_kl(est, TARGET, seed=1)
         flows[label] = est
         print(f"{label:22s} {kl:9.4f} ± {err:6.4f} {fit:7.1f} {len(est.pieces_):7d}")
 

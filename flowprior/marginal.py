@@ -11,8 +11,8 @@ ratio ``f = log P - log pi`` under ``P``:
 Both are Monte Carlo estimates from ``n`` draws of the posterior density;
 the error of ``D`` is ``std(f) / sqrt(n)``, that of ``d`` the standard error
 of a sample variance, ``2 sqrt((m4 - m2^2) / n)``.  They describe the
-densities given: when those are flows, their own fitting error (typically
-the flows' KL from the truth, a few hundredths of a nat) adds to that.
+densities given: when those are flows, their own fitting error (the flows'
+KL from the true densities, measured in benchmarks/RESULTS.md) adds to that.
 
 The nuisance-free likelihood of an experiment is ``L(theta) = P(theta) Z /
 pi(theta)`` (Bevins et al. 2023): the experiment's likelihood with its
@@ -148,9 +148,9 @@ def kl_divergence(post, prior, *, params=None, n: int = 20_000, seed=None, bound
         names).  Samples are turned into a :class:`~flowprior.MAF` first
         (weights from the samples; the posterior's bounds default to the
         prior's).  Give a uniform or log-uniform prior as the analytic
-        prior, not as samples: an affine MAF fits a flat box poorly
-        (measured on a 2-D box: the KL came out 0.24 nats too high with a
-        flow bounded to the box, 0.6 unbounded).
+        prior, not as samples: an affine MAF fits a flat box poorly and
+        overestimates the KL (benchmarks/RESULTS.md, "Marginal KL divergence
+        and BMD").
     params : list of str, optional
         Compute over these parameters only (an analytic prior is
         marginalised exactly; samples are fitted on those columns; a flow

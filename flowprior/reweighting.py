@@ -30,14 +30,15 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from flowprior.flows.base import make_rng
 from flowprior.workflows.checked import ScalarLikelihood
 from flowprior.data import in_unit_cube, is_real, is_whole
-from flowprior.numerics import kish_ess
+from flowprior.numerics import kish_ess, simulated_log_dx
 from flowprior.workflows.repartition import physical
 
 #: Share of the total weight one sample may hold before the result warns.
@@ -70,6 +71,8 @@ class Reweighted:
         ``neff`` and (flow) the number of batches.
     proposal : object
         The last proposal (a :class:`Proposal`), or ``None``.
+    n_neg_inf : int
+        Slow calls that returned ``-inf`` (weight zero).
     """
 
     samples: Any
@@ -82,6 +85,7 @@ class Reweighted:
     max_weight_share: float
     parts: dict = field(default_factory=dict)
     proposal: Any = field(default=None, repr=False)
+    n_neg_inf: int = 0
 
 
 class Proposal:
@@ -226,8 +230,27 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         first batch of the flow's): the slow posterior then has no support
         where the fast one has mass.
     """
-    from anesthetic import Samples
+    budget = _checked_budget(target_neff, max_calls, batch_size, max_existing)
+    fast = _read_fast(result, prior_transform, bounds)
+    rng = make_rng(seed)
+    slow = _Slow(loglike, fast.prior_transform, vectorized, pool)
+    est = _Estimates(fast, slow, rng, max_existing, budget.max_calls)
+    neff, proposal = _upsample(est, slow, rng, budget, progress)
+    if slow.n_neg_inf == slow.ncall:  # no point with L_B > 0: no estimate to give
+        raise _no_support(slow, len(est.rows))
+    return _result(est, slow, neff, proposal, budget.target_neff)
 
+
+class _Budget(NamedTuple):
+    """When reweighting stops (``target_neff`` reached or ``max_calls`` spent) and the flow's batch size."""
+
+    target_neff: float
+    max_calls: int
+    batch_size: int
+
+
+def _checked_budget(target_neff, max_calls, batch_size, max_existing) -> _Budget:
+    """The settings, checked before any slow call is spent; ``max_calls`` defaults to ``20 * target_neff``."""
     if not (is_real(target_neff) and 0 < target_neff < math.inf):
         raise ValueError(f"target_neff: expected a positive number (and finite), got {target_neff!r}")
     if max_calls is None:
@@ -239,89 +262,131 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     if max_existing is not None and not is_whole(max_existing, 1):
         raise ValueError(f"max_existing: expected a positive integer (how many of the fast run's posterior draws "
                          f"to reweight) or None (its effective sample size); got {max_existing!r}")
-    u, logw_a, logl_a, logZ_a, logZerr_a, names, prior_transform = _read_fast(result, prior_transform, bounds)
-    rng = make_rng(seed)
-    slow = _Slow(loglike, prior_transform, vectorized, pool)
-    d = u.shape[1]
+    return _Budget(target_neff, max_calls, batch_size)
 
-    # 1. The fast run's own posterior draws, reweighted.
-    w_a = np.exp(logw_a - logw_a.max())
-    n_keep = int(max_existing) if max_existing is not None else max(int(round(kish_ess(w_a))), 1)
-    n_keep = min(n_keep, int(max_calls))
-    idx = np.unique(_systematic(w_a, n_keep, rng), return_counts=True)
-    rows, counts = idx
-    theta_ex, logl_ex = slow(u[rows])
-    r, logZ_ex, logZerr_ex = _existing_estimate(logl_ex - logl_a[rows], counts, logZ_a, logZerr_a)
-    parts = {"existing": {"calls": len(rows), "logZ": logZ_ex, "logZerr": logZerr_ex, "neff": kish_ess(r)}}
 
-    # 2. Importance sampling from an adapting flow until neff or calls run out.
-    u_is, theta_is, logl_is, logW_is, batch_of = [np.empty((0, d)), np.empty((0, d)), np.empty(0), np.empty(0),
-                                                  np.empty(0, dtype=int)]
-    proposal = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+class _Fast(NamedTuple):
+    """The fast run: hypercube rows, posterior weights (largest 1), ``log L_A``, evidence, names, transform."""
 
-        bar = tqdm(total=float(target_neff), desc="neff", unit="", leave=False)
+    u: np.ndarray
+    w: np.ndarray
+    logl: np.ndarray
+    logZ: float
+    logZerr: float
+    names: list
+    prior_transform: Any
 
-    def pooled():
-        return _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of)
 
-    logZ, logZerr, w_ex, w_is = pooled()
-    neff = kish_ess(np.concatenate([w_ex, w_is]))
-    t = 0
-    while neff < target_neff and slow.ncall < max_calls:
-        # Train on every weighted slow sample so far: the proposal moves towards P_B.
-        train_u = np.concatenate([u[rows], u_is])
-        train_w = np.concatenate([w_ex, w_is])
+class _Estimates:
+    """The estimators' state: the fast posterior's draws (1), the flow's draws so far (2) and their pooling (3).
+
+    ``logZ``, ``logZerr``, ``w_ex`` and ``w_is`` hold the current pooled
+    estimate and weights (:func:`_combine`); every flow batch updates them.
+    """
+
+    def __init__(self, fast: _Fast, slow: _Slow, rng: np.random.Generator, max_existing, max_calls):
+        """Estimator 1: the fast run's own posterior draws, each distinct one evaluated once under ``L_B``.
+
+        Systematic resampling draws as many points as the fast run's effective
+        sample size (or ``max_existing``, at most ``max_calls``), so that nearly
+        every slow call is a distinct point that carries weight.
+        """
+        self.fast = fast
+        n_keep = int(max_existing) if max_existing is not None else max(int(round(kish_ess(fast.w))), 1)
+        self.rows, counts = np.unique(_systematic(fast.w, min(n_keep, int(max_calls)), rng), return_counts=True)
+        self.theta_ex, self.logl_ex = slow(fast.u[self.rows])
+        self.r, self.logZ_ex, self.logZerr_ex = _existing_estimate(self.logl_ex - fast.logl[self.rows], counts,
+                                                                   fast.logZ, fast.logZerr)
+        d = fast.u.shape[1]
+        self.u, self.theta, self.logl, self.logW = np.empty((0, d)), np.empty((0, d)), np.empty(0), np.empty(0)
+        self.batch_of, self.batches = np.empty(0, dtype=int), 0
+        self._pool()
+
+    def _pool(self) -> None:
+        self.logZ, self.logZerr, self.w_ex, self.w_is = _combine(self.logZ_ex, self.logZerr_ex, self.r, self.logW,
+                                                                 self.batch_of)
+
+    def neff(self) -> float:
+        """Kish's effective sample size of the pooled weights."""
+        return kish_ess(np.concatenate([self.w_ex, self.w_is]))
+
+    def proposal(self, rng: np.random.Generator) -> Proposal:
+        """A proposal trained on every weighted slow sample so far, so that it moves towards ``P_B``.
+
+        While fewer than 20 slow samples carry weight, it fits the fast posterior instead.
+        """
+        train_u = np.concatenate([self.fast.u[self.rows], self.u])
+        train_w = np.concatenate([self.w_ex, self.w_is])
         pos = train_w > 0
         if pos.sum() < 20:
-            train_u, train_w, pos = u, w_a, w_a > 0  # too few slow samples yet: fit the fast posterior
-        proposal = Proposal(train_u[pos], train_w[pos], rng)
-        n = min(int(batch_size), int(max_calls - slow.ncall))
+            train_u, train_w = self.fast.u, self.fast.w
+            pos = train_w > 0
+        return Proposal(train_u[pos], train_w[pos], rng)
+
+    def add_batch(self, proposal: Proposal, n: int, rng: np.random.Generator, slow: _Slow) -> None:
+        """Estimator 2: ``n`` draws of ``proposal`` weighted ``L_B / q`` (0 outside the cube, without a call)."""
         draw = proposal.sample(n, rng)
         inside = in_unit_cube(draw)
         logq = proposal.log_prob(draw)
         logl = np.full(n, -np.inf)
-        theta = np.zeros((n, d))  # points outside the prior have weight zero; their parameters are never used
+        theta = np.zeros((n, self.u.shape[1]))  # parameters of points outside the prior are never used
         if inside.any():
             theta[inside], logl[inside] = slow(draw[inside])
-        u_is = np.concatenate([u_is, draw])
-        theta_is = np.concatenate([theta_is, theta])
-        logl_is = np.concatenate([logl_is, logl])
-        logW_is = np.concatenate([logW_is, logl - logq])
-        batch_of = np.concatenate([batch_of, np.full(n, t)])
-        t += 1
-        logZ, logZerr, w_ex, w_is = pooled()
+        self.u = np.concatenate([self.u, draw])
+        self.theta = np.concatenate([self.theta, theta])
+        self.logl = np.concatenate([self.logl, logl])
+        self.logW = np.concatenate([self.logW, logl - logq])
+        self.batch_of = np.concatenate([self.batch_of, np.full(n, self.batches)])
+        self.batches += 1
+        self._pool()
+
+
+def _upsample(est: _Estimates, slow: _Slow, rng: np.random.Generator, budget: _Budget,
+              progress: bool) -> tuple[float, Proposal | None]:
+    """Batches from an adapting flow until ``neff`` reaches the target or the calls run out.
+
+    Returns the final ``neff`` and the last proposal (``None`` where
+    estimator 1 alone reached the target).  Stops early where every slow
+    value so far is ``-inf``: the caller then raises.
+    """
+    bar = tqdm(total=float(budget.target_neff), desc="neff", unit="", leave=False, disable=not progress)
+    proposal = None
+    neff = est.neff()
+    while neff < budget.target_neff and slow.ncall < budget.max_calls:
+        proposal = est.proposal(rng)
+        est.add_batch(proposal, min(int(budget.batch_size), int(budget.max_calls - slow.ncall)), rng, slow)
         if slow.n_neg_inf == slow.ncall:  # the fast posterior and one batch of the flow: all -inf
             break
-        neff = kish_ess(np.concatenate([w_ex, w_is]))
-        if bar is not None:
-            bar.n = min(neff, float(target_neff))
-            bar.set_postfix(calls=slow.ncall)
-            bar.refresh()
-    if bar is not None:
-        bar.close()
-    if slow.n_neg_inf == slow.ncall:  # no point with L_B > 0: no estimate to give
-        raise _no_support(slow, len(rows))
-    if len(logW_is):
-        z_is, zerr_is = _is_estimate(logW_is, batch_of)
-        parts["flow"] = {"calls": slow.ncall - len(rows), "logZ": z_is, "logZerr": zerr_is, "neff": kish_ess(w_is),
-                         "batches": t}
-    weights = np.concatenate([w_ex, w_is])
+        neff = est.neff()
+        bar.n = min(neff, float(budget.target_neff))
+        bar.set_postfix(calls=slow.ncall)
+    bar.close()
+    return neff, proposal
+
+
+def _result(est: _Estimates, slow: _Slow, neff: float, proposal, target_neff: float) -> Reweighted:
+    """The pooled weighted samples and each part's estimate; warns where one sample holds the posterior."""
+    from anesthetic import Samples
+
+    parts = {"existing": {"calls": len(est.rows), "logZ": est.logZ_ex, "logZerr": est.logZerr_ex,
+                          "neff": kish_ess(est.r)}}
+    if len(est.logW):
+        z_is, zerr_is = _is_estimate(est.logW, est.batch_of)
+        parts["flow"] = {"calls": slow.ncall - len(est.rows), "logZ": z_is, "logZerr": zerr_is,
+                         "neff": kish_ess(est.w_is), "batches": est.batches}
+    weights = np.concatenate([est.w_ex, est.w_is])
     keep = weights > 0
-    data = np.concatenate([theta_ex, theta_is])[keep]
-    samples = Samples(data=data, weights=weights[keep], columns=names)
-    samples["logL"] = np.concatenate([logl_ex, logl_is])[keep]
+    samples = Samples(data=np.concatenate([est.theta_ex, est.theta])[keep], weights=weights[keep],
+                      columns=est.fast.names)
+    samples["logL"] = np.concatenate([est.logl_ex, est.logl])[keep]
     share = float(weights.max() / weights.sum()) if weights.sum() > 0 else 1.0
     if share > DOMINANT_SHARE:
         warnings.warn(f"one sample holds {share:.0%} of the reweighted posterior's weight: the fast posterior (and "
-                      "the flow) miss where the slow likelihood lives; the estimates are unreliable", stacklevel=2)
-    out = Reweighted(samples=samples, logZ=logZ, logZerr=logZerr, neff=neff, ncall=slow.ncall,
-                     efficiency=neff / max(slow.ncall, 1), stopped="target_neff" if neff >= target_neff else "max_calls",
-                     max_weight_share=share, parts=parts, proposal=proposal)
-    out.n_neg_inf = slow.n_neg_inf
-    return out
+                      "the flow) miss where the slow likelihood lives; the estimates are unreliable", stacklevel=3)
+    return Reweighted(samples=samples, logZ=est.logZ, logZerr=est.logZerr, neff=neff, ncall=slow.ncall,
+                      efficiency=neff / max(slow.ncall, 1),
+                      stopped="target_neff" if neff >= target_neff else "max_calls",
+                      max_weight_share=share, parts=parts, proposal=proposal, n_neg_inf=slow.n_neg_inf)
 
 
 def _existing_estimate(log_lr: np.ndarray, counts: np.ndarray, logZ_a: float, logZerr_a: float):
@@ -381,21 +446,18 @@ def _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of):
 
 
 def _logz_error(samples, rng: np.random.Generator, n: int = 200) -> float:
-    """Spread of logZ over simulated compressions (anesthetic's ``logZ(n)`` draws from the global RNG)."""
+    """Spread of logZ over ``n`` simulated compressions (anesthetic's ``logZ(n)`` draws from the global RNG)."""
     from scipy.special import logsumexp
 
     frame = samples.drop_labels()
     logl = frame["logL"].to_numpy(dtype=float)
     nlive = frame["nlive"].to_numpy(dtype=float)
-    logt = np.log(rng.uniform(size=(len(logl), n))) / nlive[:, None]
-    logx = np.cumsum(logt, axis=0)
-    logx_prev = np.vstack([np.zeros((1, n)), logx[:-1]])
-    logdx = logx_prev + np.log1p(-np.exp(logx - logx_prev))
+    logdx = simulated_log_dx(nlive, rng.uniform(size=(len(logl), n)))
     return float(np.std(logsumexp(logl[:, None] + logdx, axis=0)))
 
 
-def _read_fast(result, prior_transform, bounds):
-    """Hypercube points, log-weights, fast logL, logZ and its error, names and the prior transform."""
+def _read_fast(result, prior_transform, bounds) -> _Fast:
+    """The fast run, from a flowprior Result or from anesthetic nested samples on a uniform box."""
     from flowprior.result import Result
 
     if isinstance(result, Result):
@@ -435,4 +497,4 @@ def _read_fast(result, prior_transform, bounds):
     with np.errstate(divide="ignore"):  # zero weights -> -inf, never drawn
         logw = np.log(np.asarray(samples.get_weights(), dtype=float))
     logl = np.asarray(frame["logL"], dtype=float)
-    return u, logw, logl, logZ, logZerr, names, pt
+    return _Fast(u, np.exp(logw - logw.max()), logl, logZ, logZerr, names, pt)

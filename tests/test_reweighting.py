@@ -1,5 +1,7 @@
 """Likelihood reweighting against closed-form Gaussian evidences."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,12 @@ def test_minus_inf_gives_weight_zero_and_is_counted(fast):
     assert np.all(rw.samples["a"].to_numpy() <= 2.0)
 
 
+def test_every_result_field_is_declared(reweighted):
+    declared = {f.name for f in dataclasses.fields(fp.Reweighted)}
+    assert set(vars(reweighted)) == declared
+    assert reweighted.n_neg_inf == 0
+
+
 def test_bad_input(fast):
     with pytest.raises(ValueError, match=r"loglike returned nan at theta=\["):
         fp.reweight(fast, lambda x: np.nan, seed=0, progress=False)
@@ -112,6 +120,11 @@ def test_anesthetic_samples_with_a_uniform_box(fast):
                      progress=False)
     assert abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
     assert list(rw.samples.drop_labels().columns[:3]) == ["a", "b", "c"]
+    # The fast run's logZ error is simulated with a fixed seed: the same every time, and of the run's size.
+    again = fp.reweight(fast.samples, loglike_b, bounds=list(zip(LO, HI)), target_neff=300, max_calls=2000,
+                        seed=0, progress=False)
+    assert again.parts["existing"]["logZerr"] == rw.parts["existing"]["logZerr"]
+    assert 0.3 * fast.logZerr < rw.parts["existing"]["logZerr"] < 3 * fast.logZerr
 
 
 def test_identical_likelihoods_give_equal_weights_and_the_same_evidence(fast):
