@@ -16,7 +16,14 @@ from flowprior.numerics import in_unit_cube, kish_ess  # noqa: F401  (in_unit_cu
 ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")
 
 
-def _rows(mask: np.ndarray, limit: int = 10) -> str:
+def rows_text(mask: np.ndarray, limit: int = 10) -> str:
+    """The rows where ``mask`` is true, as error messages name them: ``"rows [3, 7]"`` (the first ``limit``).
+
+    Example
+    -------
+    >>> rows_text(np.array([False, True, True]))
+    'rows [1, 2]'
+    """
     rows = np.flatnonzero(mask)
     shown = ", ".join(str(r) for r in rows[:limit])
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
@@ -72,7 +79,7 @@ def read_samples(theta, weights=None, names=None) -> Samples:
         raise ValueError("theta: has no parameter columns")
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
-        raise ValueError(f"theta: non-finite values (NaN or inf) in {_rows(bad)}")
+        raise ValueError(f"theta: non-finite values (NaN or inf) in {rows_text(bad)}")
     if weights is None:
         w = np.ones(n)
     else:
@@ -81,10 +88,10 @@ def read_samples(theta, weights=None, names=None) -> Samples:
             raise ValueError(f"weights: expected shape ({n},), one per row of theta; got {w.shape}")
         bad = ~np.isfinite(w)
         if bad.any():
-            raise ValueError(f"weights: non-finite values in {_rows(bad)}")
+            raise ValueError(f"weights: non-finite values in {rows_text(bad)}")
         bad = w < 0
         if bad.any():
-            raise ValueError(f"weights: negative values in {_rows(bad)}")
+            raise ValueError(f"weights: negative values in {rows_text(bad)}")
         if not w.sum() > 0:
             raise ValueError("weights: sum to zero; at least one sample needs a positive weight")
     return Samples(x, w, check_names(names, d, "one per column of theta"), labels)
@@ -121,7 +128,7 @@ def _check_columns(frame, cols) -> None:
         bad = np.array([not is_real(v) for v in values], dtype=bool)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"theta: column {str(c)!r} holds non-numbers (dtype {col.dtype}) in {_rows(bad)}; "
+            raise ValueError(f"theta: column {str(c)!r} holds non-numbers (dtype {col.dtype}) in {rows_text(bad)}; "
                              f"e.g. row {r}: {values[r]!r}; expected numbers in every parameter column")
 
 
@@ -165,7 +172,7 @@ def named_points(theta, names, ndim: int, what: str, owner: str) -> tuple[np.nda
     nan = np.isnan(x).any(axis=1)
     if nan.any():
         r = int(np.flatnonzero(nan)[0])
-        raise ValueError(f"{what}: NaN in {_rows(nan)}; e.g. row {r}: {x[r].tolist()}; expected numbers "
+        raise ValueError(f"{what}: NaN in {rows_text(nan)}; e.g. row {r}: {x[r].tolist()}; expected numbers "
                          "(a point outside the bounds is fine: its density is zero)")
     return x, single
 
@@ -177,7 +184,7 @@ def check_inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "the
         r = int(np.flatnonzero(outside)[0])
         cols = np.flatnonzero(~((x[r] > lo) & (x[r] < hi)))  # NaN counts as outside
         raise ValueError(
-            f"{what}: samples outside the bounds (or on them) in {_rows(outside)}; e.g. row {r}, "
+            f"{what}: samples outside the bounds (or on them) in {rows_text(outside)}; e.g. row {r}, "
             f"column {int(cols[0])}: {float(x[r, cols[0]])!r} not in the open interval "
             f"({lo[cols[0]]}, {hi[cols[0]]}). Widen the bounds to the prior's support."
         )
@@ -233,4 +240,4 @@ def unit_cube_error(u: np.ndarray, what: str = "u") -> ValueError:
     """The error for points outside the closed unit cube."""
     bad = ~in_unit_cube(u)
     r = int(np.flatnonzero(bad)[0])
-    return ValueError(f"{what}: values outside [0, 1] (or NaN) in {_rows(bad)}; e.g. row {r}: {u[r].tolist()}")
+    return ValueError(f"{what}: values outside [0, 1] (or NaN) in {rows_text(bad)}; e.g. row {r}: {u[r].tolist()}")

@@ -28,8 +28,8 @@ from typing import NamedTuple
 import numpy as np
 
 from flowprior.flows.base import FlowDensity, make_rng
-from flowprior.data import _rows, as_points, column_names
-from flowprior.priors import _Analytic
+from flowprior.data import rows_text, as_points, column_names
+from flowprior.priors import AnalyticPrior
 
 
 class Estimate(NamedTuple):
@@ -40,7 +40,7 @@ class Estimate(NamedTuple):
 
 
 def _is_density(obj) -> bool:
-    return isinstance(obj, (FlowDensity, _Analytic))
+    return isinstance(obj, (FlowDensity, AnalyticPrior))
 
 
 def _is_samples(obj) -> bool:
@@ -56,7 +56,7 @@ def _select(density, params, what: str):
     names = _names_of(density)
     if params is None or (names is not None and list(names) == list(params)):
         return density
-    if isinstance(density, _Analytic):
+    if isinstance(density, AnalyticPrior):
         return density.marginal(params)
     if names is None:
         raise ValueError(f"{what}: this flow has no parameter names, so params={list(params)} cannot be "
@@ -247,7 +247,7 @@ class MarginalLikelihood:
         x, single = as_points(theta, self.ndim_, "theta")
         bad = ~np.isfinite(x).all(axis=1)
         if bad.any():
-            raise ValueError(f"theta: NaN or infinite values in {_rows(bad)}; e.g. {x[bad][0].tolist()}")
+            raise ValueError(f"theta: NaN or infinite values in {rows_text(bad)}; e.g. {x[bad][0].tolist()}")
         lpi = self.prior.log_prob(x[:, self._idx])
         out = np.full(len(x), -np.inf)
         ok = np.isfinite(lpi)

@@ -30,7 +30,7 @@ def _box(bounds, what: str = "bounds") -> tuple[np.ndarray, np.ndarray]:
     return b[:, 0].copy(), b[:, 1].copy()
 
 
-class _Analytic:
+class AnalyticPrior:
     """What the analytic priors share: point reading, sampling, name lookup."""
 
     names_: list[str] | None
@@ -76,7 +76,7 @@ class _Analytic:
         return x[0] if single else x
 
 
-class _BoxPrior(_Analytic):
+class _BoxPrior(AnalyticPrior):
     """A product of independent one-dimensional priors on ``[lo, hi]`` boxes."""
 
     def __init__(self, bounds, names=None):
@@ -150,7 +150,7 @@ class LogUniformPrior(_BoxPrior):
         return np.exp(self._loglo + self._span * u)
 
 
-class GaussianPrior(_Analytic):
+class GaussianPrior(AnalyticPrior):
     """Multivariate normal prior.
 
     Parameters

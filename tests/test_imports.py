@@ -87,3 +87,14 @@ def test_building_blocks_never_import_the_orchestrator():
     graph = _graph()
     users = {m for m, deps in graph.items() if deps & ORCHESTRATORS}
     assert users - ORCHESTRATORS - {"flowprior.cli.commands"} == set()
+
+
+def test_no_module_imports_another_modules_private_names():
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flowprior"):
+                found += [f"{name}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []
