@@ -13,11 +13,10 @@ deviation in units of that error, and wall time.
                                     [--sampler dynesty|polychord] [--no-plain] [--sampler-kwargs JSON]
 
 dynesty runs use ``bootstrap=0`` (both runs, both stages) unless
-``--sampler-kwargs`` says otherwise: with dynesty's default bootstrapped
-ellipsoid enlargement, the plain nlive=500 run's efficiency collapsed after
-~5 000 iterations (measured, seed 0: 136 000 calls at 4 % efficiency, then
-285 000 at 2 %, still not finished), whereas ``bootstrap=0`` (a fixed
-enlargement) finished in 26 000 calls at logZ -11.97.
+``--sampler-kwargs`` says otherwise: dynesty's default bootstrapped
+ellipsoid enlargement lets the plain run's efficiency collapse on these
+separated modes, a fixed enlargement does not (benchmarks/RESULTS.md,
+"Multimodal: 4-D mixture of four Gaussians").
 """
 
 from __future__ import annotations
