@@ -73,7 +73,15 @@ class SamplerAdapter(ABC):
 
     def nlive_low(self, ndim: int, sampler_kwargs: dict | None) -> int:
         """The low stage's live points before the enhanced run caps them at ``nlive // 5``."""
-        return self.defaults.nlive_low
+        return max(self.defaults.nlive_low, ndim + 1) if self.mcmc(ndim, sampler_kwargs) else self.defaults.nlive_low
+
+    def mcmc(self, ndim: int, sampler_kwargs: dict | None) -> bool:
+        """Whether the sampler moves points by MCMC steps scaled from the live points' spread.
+
+        Such a stage needs more live points than dimensions: fewer span a
+        degenerate covariance and the steps cannot leave its subspace.
+        """
+        return False
 
     def low_settings(self, ndim: int, nlive_low: int, settings: StageSettings) -> StageSettings:
         """The low stage's settings from the user's (default: the user's)."""

@@ -303,7 +303,10 @@ class Dynesty(SamplerAdapter):
 
     def nlive_low(self, ndim, sampler_kwargs) -> int:
         d = self.defaults
-        return d.nlive_low_unif if uniform_sampling(ndim, sampler_kwargs) else d.nlive_low_mcmc
+        return d.nlive_low_unif if uniform_sampling(ndim, sampler_kwargs) else max(d.nlive_low_mcmc, ndim + 1)
+
+    def mcmc(self, ndim, sampler_kwargs) -> bool:
+        return not uniform_sampling(ndim, sampler_kwargs)
 
     def small_fixed_bounds(self, ndim: int, nlive_low: int, sampler_kwargs: dict | None) -> bool:
         """Whether a low stage gets the fixed ``low_enlarge``: uniform, few points, no user enlargement."""

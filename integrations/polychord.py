@@ -453,6 +453,10 @@ class PolyChord(SamplerAdapter):
         """The communicator PolyChord runs on, or None: :func:`mpi_comm`."""
         return mpi_comm()
 
+    def mcmc(self, ndim, sampler_kwargs) -> bool:
+        """True: PolyChord slice samples along directions from the live points' covariance."""
+        return True
+
     def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:
         """Fewer slice repeats than PolyChord's default: the low stage needs live points, not decorrelated chains."""
         user = settings.sampler_kwargs or {}

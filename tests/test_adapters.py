@@ -39,6 +39,9 @@ def test_defaults_are_frozen():
 def test_low_stage_live_points():
     assert DYNESTY.nlive_low(6, None) == 100 and DYNESTY.nlive_low(6, {"sample": "rwalk"}) == 25
     assert DYNESTY.nlive_low(12, None) == 25 and POLYCHORD.nlive_low(6, None) == 100
+    # An MCMC low stage gets more live points than dimensions.
+    assert DYNESTY.nlive_low(30, None) == 31 and POLYCHORD.nlive_low(120, None) == 121
+    assert DYNESTY.mcmc(12, None) and not DYNESTY.mcmc(6, None) and POLYCHORD.mcmc(6, None)
 
 
 def test_dynesty_low_stage_settings():

@@ -115,7 +115,7 @@ def _plan(a: dict) -> Plan:
     ndim, nlive, sk = a["ndim"], a["nlive"], a["sampler_kwargs"]
     names, seed, adapter = check_inputs(ndim, nlive, a["names"], a["seed"], a["sampler"])
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
-                                  lambda: adapter.nlive_low(ndim, sk))
+                                  lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])
     streams = Streams(seed)
