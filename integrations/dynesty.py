@@ -230,6 +230,16 @@ class DynestyDefaults:
         methods: enough live points to keep a small mode; MCMC gets fewer,
         since 25 suffice for a unimodal posterior and a failing flow grows
         the low stage ("Low-stage live points").
+    nlive_low_per_dim : int
+        With MCMC, at least this many low-stage live points per dimension:
+        a flow in 12-30 dimensions trained on 25 points fails its check
+        ("Low-stage live points").
+    low_walks_extra : int
+        Where dynesty chooses an MCMC method itself (``sample="auto"``, 10
+        dimensions and more), the low stage random-walks ``ndim +
+        low_walks_extra`` steps per new point instead of dynesty's ``ndim +
+        20`` (or its slices above 20 dimensions): it only has to find the
+        posterior's bulk for the flow ("Low-stage MCMC steps").
     low_enlarge, low_enlarge_below : float, int
         Fixed ellipsoid enlargement of a uniform low stage with fewer than
         ``low_enlarge_below`` live points: ellipsoids fitted to so few
@@ -264,6 +274,8 @@ class DynestyDefaults:
 
     nlive_low_unif: int = 100
     nlive_low_mcmc: int = 25
+    nlive_low_per_dim: int = 4
+    low_walks_extra: int = 4
     low_enlarge: float = 2.0
     low_enlarge_below: int = 100
     low_first_update: dict = field(default_factory=lambda: {"min_eff": 60.0, "min_ncall": 0})
@@ -303,7 +315,9 @@ class Dynesty(SamplerAdapter):
 
     def nlive_low(self, ndim, sampler_kwargs) -> int:
         d = self.defaults
-        return d.nlive_low_unif if uniform_sampling(ndim, sampler_kwargs) else max(d.nlive_low_mcmc, ndim + 1)
+        if uniform_sampling(ndim, sampler_kwargs):
+            return d.nlive_low_unif
+        return max(d.nlive_low_mcmc, d.nlive_low_per_dim * ndim, ndim + 1)
 
     def mcmc(self, ndim, sampler_kwargs) -> bool:
         return not uniform_sampling(ndim, sampler_kwargs)
@@ -315,10 +329,16 @@ class Dynesty(SamplerAdapter):
                 and "bootstrap" not in user and "enlarge" not in user)
 
     def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:
-        """Uniform sampling gets fixed, early, often refitted bounds; each only where the user set none."""
+        """Uniform sampling gets fixed, early, often refitted bounds; dynesty's own MCMC choice, fewer steps.
+
+        Each setting only where the user set none.
+        """
         user = settings.sampler_kwargs or {}
         if not uniform_sampling(ndim, user):
-            return settings
+            if user.get("sample", "auto") != "auto":
+                return settings
+            walks = user.get("walks", ndim + self.defaults.low_walks_extra)
+            return StageSettings({**user, "sample": "rwalk", "walks": walks}, settings.run_kwargs)
         d, out = self.defaults, dict(user)
         if "bootstrap" not in user and "enlarge" not in user:
             out["bootstrap"] = 0

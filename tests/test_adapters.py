@@ -38,9 +38,10 @@ def test_defaults_are_frozen():
 
 def test_low_stage_live_points():
     assert DYNESTY.nlive_low(6, None) == 100 and DYNESTY.nlive_low(6, {"sample": "rwalk"}) == 25
-    assert DYNESTY.nlive_low(12, None) == 25 and POLYCHORD.nlive_low(6, None) == 100
-    # An MCMC low stage gets more live points than dimensions.
-    assert DYNESTY.nlive_low(30, None) == 31 and POLYCHORD.nlive_low(120, None) == 121
+    assert DYNESTY.nlive_low(9, {"sample": "rwalk"}) == 36 and POLYCHORD.nlive_low(6, None) == 100
+    # An MCMC low stage gets nlive_low_per_dim live points per dimension (at least nlive_low_mcmc; PolyChord ndim + 1).
+    assert DYNESTY.nlive_low(12, None) == 48 and DYNESTY.nlive_low(30, None) == 120
+    assert DYNESTY.nlive_low(5, {"sample": "slice"}) == 25 and POLYCHORD.nlive_low(120, None) == 121
     assert DYNESTY.mcmc(12, None) and not DYNESTY.mcmc(6, None) and POLYCHORD.mcmc(6, None)
 
 
@@ -68,7 +69,10 @@ def test_dynesty_low_stage_settings():
     assert low(DYNESTY, 6, {"enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}, 25) == {
         "enlarge": 1.1, "first_update": {"min_eff": 5}, "update_interval": 1.0}
     assert low(DYNESTY, 6, {"sample": "rwalk"}, 25) == {"sample": "rwalk"}
-    assert low(DYNESTY, 12, None, 25) is None
+    # Where dynesty picks an MCMC method itself (10-D and up), the low stage random-walks ndim + 4 steps.
+    assert low(DYNESTY, 12, None, 48) == {"sample": "rwalk", "walks": 16}
+    assert low(DYNESTY, 24, {"sample": "auto", "walks": 9}, 96) == {"sample": "rwalk", "walks": 9}
+    assert low(DYNESTY, 24, {"sample": "rslice"}, 96) == {"sample": "rslice"}
     # The default setting is not shared: a run's settings dict must not change the defaults.
     low(DYNESTY, 6, None, 25)["first_update"]["min_eff"] = 1.0
     assert DynestyDefaults().low_first_update["min_eff"] == DYNESTY.defaults.low_first_update["min_eff"] == 60.0
