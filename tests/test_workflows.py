@@ -507,3 +507,20 @@ def test_the_tail_of_a_width_is_measured_beyond_a_perfect_flows_bound():
     for c in (1.2, 1.8):
         expected = float(np.max(-flow.broadened(c).log_prob(u))) - d * np.log(c)
         assert _tail_at(plan, flow, points, 0.0)(c) == pytest.approx(expected, abs=1e-6)
+
+
+def test_calls_are_counted_exactly_with_an_mcmc_low_stage():
+    """In 10-D dynesty's low stage random-walks: every stage's count is the user's calls, nothing more."""
+    from flowprior.examples import correlated_gaussian
+
+    p = correlated_gaussian(10)
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return p.loglike(x)
+
+    res = fp.enhanced_run(counted, p.prior, 10, nlive=200, seed=0)
+    assert res.low.raw.samples.shape[0] > 0 and res.low_checks[0].nlive_low == 40
+    assert len(calls) == res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
+    assert abs(res.logZ - p.logZ) < 3 * res.logZerr
