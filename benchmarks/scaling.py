@@ -8,10 +8,13 @@ low level's nlive and check score), the enhanced/plain ratio, the logZ pull
 ``(logZ - truth) / logZerr`` and wall time, then a per-dimension summary.
 ``--no-plain`` skips the plain runs (they cost millions of calls at d = 24);
 ``--plain-calls d=N ...`` then gives their figures for the ratio.
+``--problem planck-nuisances`` runs ``flowprior.examples.planck_nuisances``
+instead: the Planck-like Gaussian plus ``d - 6`` nuisance parameters with
+Gaussian priors, each measured together with one or two cosmological ones.
 
     python benchmarks/scaling.py [--dims 6 12 24] [--seeds 1] [--first-seed 0] [--nlive 500]
                                  [--sampler dynesty|polychord] [--no-plain] [--plain-calls 12=666428 ...]
-                                 [--enhanced-kwargs JSON]
+                                 [--enhanced-kwargs JSON] [--problem gaussian|planck-nuisances]
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ import warnings
 import numpy as np
 
 import flowprior as fp
-from flowprior.examples import calls_text, correlated_gaussian
+from flowprior.examples import calls_text, correlated_gaussian, planck_nuisances
 
 
 def one_run(enhanced: bool, d: int, seed: int, args) -> dict:
     """A plain or enhanced run at dimension ``d``: calls, pull and wall time."""
-    p = correlated_gaussian(d)
+    p = correlated_gaussian(d) if args.problem == "gaussian" else planck_nuisances(d - 6)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -54,9 +57,10 @@ def main() -> None:
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--plain-calls", nargs="*", default=[], help="d=N: a plain run's calls, for the ratio")
     ap.add_argument("--enhanced-kwargs", type=json.loads, default={})
+    ap.add_argument("--problem", default="gaussian", choices=["gaussian", "planck-nuisances"])
     args = ap.parse_args()
     given = {int(k): int(v) for k, v in (s.split("=") for s in args.plain_calls)}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; sampler {args.sampler}, nlive {args.nlive}, "
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.problem}; sampler {args.sampler}, nlive {args.nlive}, "
           f"enhanced kwargs {args.enhanced_kwargs}")
     print(f"{'d':>3s} {'seed':>4s} {'run':9s} {'calls':>40s} {'ratio':>6s} {'pull':>6s} {'wall s':>7s}", flush=True)
     summary = {}

@@ -115,3 +115,21 @@ def test_two_dimensional_targets_are_normalised_and_sampled_in_their_box():
         x = ex.target_sample(name, 500, seed=0)
         assert x.shape == (500, 2) and np.all(np.abs(x) < ex.TARGET_BOX)
         np.testing.assert_array_equal(x, ex.target_sample(name, 500, seed=0))
+
+
+def test_planck_with_nuisances_has_the_evidence_a_plain_run_finds():
+    import flowprior as fp
+    from flowprior.examples import planck_nuisances
+
+    p = planck_nuisances(3)
+    theta = p.prior(np.full(p.ndim, 0.5))
+    assert np.allclose(theta[:6], (ex.PLANCK_LO + ex.PLANCK_HI) / 2) and np.isfinite(p.loglike(theta))
+    res = fp.run(p.loglike, p.prior, p.ndim, nlive=200, seed=1)
+    assert abs(res.logZ - p.logZ) < 3 * res.logZerr
+
+
+def test_correlated_gaussian_has_unit_correlations_and_width_sigma():
+    from flowprior.examples import correlated_gaussian
+
+    p = correlated_gaussian(5, sigma=0.2)
+    assert np.allclose(np.sqrt(np.diag(p.loglike.cov)), 0.2) and p.logZ == pytest.approx(-5 * np.log(10))

@@ -12,9 +12,6 @@
   mass (:func:`banana_pair_outside`).
 - **Student-t** (4-D): a product of t densities (nu 3, scale 0.2) whose
   tails the box ``[-10, 10]^4`` truncates, kept exactly in :func:`student_logz`.
-- **Correlated Gaussian** (any d): sigma 0.1 in every coordinate with
-  random correlations, centred in ``[-5, 5]^d``; ``logZ`` in closed form
-  (:func:`correlated_gaussian`).
 - **2-D targets** of normflows (``TwoMoons``, ``CircularGaussianMixture``,
   ``RingMixture``, the two rings), exactly normalised and sampled with a
   seeded Generator: :func:`target_log_prob`, :func:`target_sample`,
@@ -56,7 +53,6 @@ __all__ = [
     "Banana", "banana_prior", "twist", "untwist", "banana_pair_outside", "banana_mc_outside",
     "STUDENT_NAMES", "STUDENT_NU", "STUDENT_SCALE", "STUDENT_HALF", "STUDENT_LO", "STUDENT_HI", "StudentT",
     "student_prior", "student_moments", "student_logz",
-    "CorrelatedGaussian", "correlated_gaussian",
     "TARGET_LOG_NORMALISERS", "TARGET_BOX", "normflows_target", "target_log_prob", "target_sample", "target_kl",
 ]
 
@@ -350,44 +346,6 @@ def problem(name: str) -> Problem:
     if name == "student":
         return Problem(StudentT(), student_prior(), 4, list(STUDENT_NAMES), float(student_logz()))
     raise ValueError(f"name: expected 'planck', 'mixture', 'banana' or 'student', got {name!r}")
-
-
-# --- Correlated Gaussian in any dimension ---------------------------------------------------------------------------
-
-
-class CorrelatedGaussian:
-    """A normalised Gaussian ``N(0, cov)`` as ``theta -> log L`` (picklable)."""
-
-    def __init__(self, cov: np.ndarray):
-        self.cov = np.asarray(cov, dtype=float)
-        self.precision = np.linalg.inv(self.cov)
-        self.log_norm = -0.5 * float(np.linalg.slogdet(2 * np.pi * self.cov)[1])
-
-    def __call__(self, theta) -> float:
-        x = np.asarray(theta, dtype=float)
-        return self.log_norm - 0.5 * float(x @ self.precision @ x)
-
-
-def correlated_gaussian(ndim: int, sigma: float = 0.1, half: float = 5.0, seed: int = 0) -> Problem:
-    """A Gaussian of width ``sigma`` per coordinate with random correlations, in ``[-half, half]^ndim``.
-
-    The correlation matrix is ``A A^T`` of a standard normal ``A`` (seeded),
-    rescaled to unit diagonal; the box holds all but a negligible mass, so
-    ``logZ = -ndim log(2 half)``.
-
-    Example
-    -------
-    >>> p = correlated_gaussian(3)
-    >>> round(p.logZ, 4), round(float(np.sqrt(p.loglike.cov[0, 0])), 3)
-    (-6.9078, 0.1)
-    """
-    a = np.random.default_rng(seed).normal(size=(ndim, ndim))
-    c = a @ a.T
-    s = np.sqrt(np.diag(c))
-    cov = sigma**2 * c / np.outer(s, s)
-    names = [f"x{i}" for i in range(ndim)]
-    return Problem(CorrelatedGaussian(cov), UniformPrior([(-half, half)] * ndim, names=names), ndim, names,
-                   -ndim * math.log(2 * half))
 
 
 # --- 2-D targets of normflows ------------------------------------------------------------------------------------
