@@ -14,7 +14,7 @@ Gaussian priors, each measured together with one or two cosmological ones.
 
     python benchmarks/scaling.py [--dims 6 12 24] [--seeds 1] [--first-seed 0] [--nlive 500]
                                  [--sampler dynesty|polychord] [--no-plain] [--plain-calls 12=666428 ...]
-                                 [--enhanced-kwargs JSON] [--problem gaussian|planck-nuisances]
+                                 [--enhanced-kwargs JSON] [--problem gaussian|planck-nuisances] [--plot PNG]
 """
 
 from __future__ import annotations
@@ -58,12 +58,13 @@ def main() -> None:
     ap.add_argument("--plain-calls", nargs="*", default=[], help="d=N: a plain run's calls, for the ratio")
     ap.add_argument("--enhanced-kwargs", type=json.loads, default={})
     ap.add_argument("--problem", default="gaussian", choices=["gaussian", "planck-nuisances"])
+    ap.add_argument("--plot", help="write calls against dimension to this PNG")
     args = ap.parse_args()
     given = {int(k): int(v) for k, v in (s.split("=") for s in args.plain_calls)}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.problem}; sampler {args.sampler}, nlive {args.nlive}, "
           f"enhanced kwargs {args.enhanced_kwargs}")
     print(f"{'d':>3s} {'seed':>4s} {'run':9s} {'calls':>40s} {'ratio':>6s} {'pull':>6s} {'wall s':>7s}", flush=True)
-    summary = {}
+    summary, points = {}, []
     for d in args.dims:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             plain = None if args.no_plain else one_run(False, d, seed, args)
@@ -76,10 +77,32 @@ def main() -> None:
             print(f"{d:3d} {seed:4d} {'enhanced':9s} {calls_text(enh['res']):>40s} {ratio:6.1%} "
                   f"{enh['pull']:+6.2f} {enh['wall']:7.0f}", flush=True)
             summary.setdefault(d, []).append((ratio, enh["pull"]))
+            points.append((d, base or np.nan, enh["calls"]))
     for d, rows in summary.items():
         ratios, pulls = np.array(rows).T
         print(f"d = {d}: enhanced/plain median {np.nanmedian(ratios):.1%} (range {np.nanmin(ratios):.1%}-"
               f"{np.nanmax(ratios):.1%}); |pull| <= 2 in {int(np.sum(np.abs(pulls) <= 2))}/{len(pulls)}")
+
+    if args.plot:
+        plot(points, args)
+
+
+def plot(points: list, args) -> None:
+    """Plain and enhanced calls against dimension, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d, plain, enhanced = np.array(points, dtype=float).T
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.semilogy(d, plain, "o", label="plain")
+    ax.semilogy(d, enhanced, "s", label="enhanced")
+    ax.set(xlabel="dimension d", ylabel="likelihood calls", title=f"{args.problem}, {args.sampler}, nlive {args.nlive}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=120)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
