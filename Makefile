@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/reweighting.py
 	$(BENCH) benchmarks/reweighting.py --case bimodal
 	$(BENCH) benchmarks/faults.py
+	$(BENCH) benchmarks/scaling.py
 
 # Each benchmark once at its cheapest settings (a few minutes): do the scripts still run?
 bench-quick: $(STAMP)
@@ -68,6 +69,7 @@ bench-quick: $(STAMP)
 	$(BENCH) benchmarks/reweighting.py --seeds 1
 	$(BENCH) benchmarks/reweighting.py --case bimodal --seeds 1
 	$(BENCH) benchmarks/faults.py
+	$(BENCH) benchmarks/scaling.py --dims 12 --no-plain
 
 # The documentation site (mkdocs + mkdocstrings; pages in docs/, settings in
 # mkdocs.yml) built into site/, every warning an error.
