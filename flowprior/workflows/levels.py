@@ -24,9 +24,18 @@ from flowprior.workflows.plan import Plan
 
 
 def next_level(n_low: int, nlive: int) -> int | None:
-    """The next low-resolution nlive (4 times more, at most ``nlive // 5``), or None at the limit."""
+    """The next low-resolution nlive (4 times more, at most ``nlive // 5``), or None at the limit.
+
+    A level less than twice as large is not worth a new low run (it costs
+    as much again for a flow hardly better): the base is widened instead.
+
+    Example
+    -------
+    >>> next_level(25, 500), next_level(96, 500), next_level(100, 500)
+    (100, None, None)
+    """
     nxt = min(4 * n_low, nlive // 5)
-    return nxt if nxt > n_low else None
+    return nxt if nxt >= 2 * n_low else None
 
 
 def accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
