@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowprior.numerics import in_unit_cube, kish_ess  # noqa: F401  (in_unit_cube: re-exported)
+from flowprior.numerics import in_unit_cube, kish_ess
 
 #: Columns of anesthetic's NestedSamples that are bookkeeping, not parameters.
 ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")

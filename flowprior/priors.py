@@ -13,7 +13,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from flowprior.flows.base import make_rng
-from flowprior.data import as_points, check_names, in_unit_cube, named_points, unit_cube_error
+from flowprior.data import as_points, check_names, named_points, unit_cube_error
+from flowprior.numerics import in_unit_cube
 
 
 def _box(bounds, what: str = "bounds") -> tuple[np.ndarray, np.ndarray]:

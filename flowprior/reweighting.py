@@ -37,8 +37,8 @@ from tqdm.auto import tqdm
 
 from flowprior.flows.base import make_rng
 from flowprior.workflows.checked import ScalarLikelihood
-from flowprior.data import in_unit_cube, is_real, is_whole
-from flowprior.numerics import kish_ess, simulated_log_dx
+from flowprior.data import is_real, is_whole
+from flowprior.numerics import in_unit_cube, kish_ess, simulated_log_dx
 from flowprior.workflows.repartition import physical
 
 #: Share of the total weight one sample may hold before the result warns.

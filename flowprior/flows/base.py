@@ -9,7 +9,8 @@ import torch
 from scipy.special import logsumexp, ndtr, ndtri
 
 from flowprior.flows import fast
-from flowprior.data import as_points, check_inside, in_unit_cube, named_points, unit_cube_error
+from flowprior.data import as_points, check_inside, named_points, unit_cube_error
+from flowprior.numerics import in_unit_cube
 
 
 def make_rng(seed) -> np.random.Generator:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.data import as_points, in_unit_cube, named_points, unit_cube_error
+from flowprior.data import as_points, named_points, unit_cube_error
+from flowprior.numerics import in_unit_cube
 
 
 class DefensiveFlow:

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from flowprior.data import in_unit_cube
+from flowprior.numerics import in_unit_cube
 from flowprior.flows.base import FlowDensity
 from flowprior.integrations.base import HighStart
 from flowprior.mpi import on_root

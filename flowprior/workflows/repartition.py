@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.data import in_unit_cube
+from flowprior.numerics import in_unit_cube
 
 
 class RepartitionedLikelihood:
