@@ -36,9 +36,9 @@ from flowprior.result import Result
 from flowprior.workflows import stages
 from flowprior.workflows.high import high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow
 from flowprior.workflows.inputs import check_inputs, check_knobs, checked_nlive_low
-from flowprior.workflows.levels import accept, low_level, next_level
+from flowprior.workflows.levels import accept, low_level, next_level, recorded_levels
 from flowprior.workflows.plan import DEFAULTS, Plan, Streams
-from flowprior.workflows.resume import check_outdir, forget, outdir_lock, recorded_levels
+from flowprior.workflows.resume import check_outdir, forget, outdir_lock
 from flowprior.workflows.widening import check_level, stage_prior
 from flowprior.integrations.base import StageSettings
 from flowprior.mpi import on_root
@@ -100,8 +100,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                       high_sampler_kwargs=high_sampler_kwargs, grow_below=grow_below))
     with outdir_lock(plan.comm, plan.outdir):
         calls = check_outdir(plan)
-        levels, n_low = recorded_levels(plan, lambda n: next_level(n, plan.nlive),
-                                        lambda lv, nxt: accept(lv, plan.grow_below, nxt))
+        levels, n_low = recorded_levels(plan)
         level, sp, draws, verified = _grow(plan, levels, n_low)
         if plan.grow_below is not None:
             warn_if_poor_flow(plan, levels[-1], sp.scale)

@@ -4,7 +4,8 @@ A level is one ``nlive_low``.  When a level's flow fails its check
 (:mod:`flowprior.workflows.widening`) the low stage is redone with four times
 the live points, up to ``nlive // 5``: more live points give the flow more
 and better samples, and a level that passes costs far less in the high
-stage than it costs here (docs/design.md, "Growing the low stage").
+stage than it costs here (docs/design.md, "Growing the low stage").  With
+``outdir`` the levels already checked are replayed from their records.
 """
 
 from __future__ import annotations
@@ -41,6 +42,31 @@ def next_level(n_low: int, nlive: int) -> int | None:
 def accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
     """Whether to keep this level's flow: it passed its check, or nlive_low cannot grow."""
     return grow_below is None or level.score >= grow_below or nxt is None
+
+
+def recorded_levels(plan: Plan) -> tuple[list[LowCheck], int]:
+    """The levels ``outdir`` records, replayed: which ``nlive_low`` the run goes on at.
+
+    Records that these settings could not have written are an error that
+    says which files to delete.
+    """
+    if plan.paths is None:
+        return [], plan.nlive_low
+    path = plan.paths["checks"]
+    levels = [LowCheck(**d) for d in on_root(plan.comm, lambda: stages.load_checks(path))]
+    n_low = plan.nlive_low
+    for i, rec in enumerate(levels):
+        if rec.nlive_low != n_low:
+            raise ValueError(f"outdir {plan.outdir}: {path.name} records level {i} at nlive_low {rec.nlive_low}, "
+                             f"expected {n_low} for these settings; delete it (and low.npz) to redo the low stage")
+        if i < len(levels) - 1:
+            n_low = next_level(n_low, plan.nlive)
+            if n_low is None:
+                raise ValueError(f"outdir {plan.outdir}: {path.name} records more levels than nlive "
+                                 f"{plan.nlive} allows; delete it (and low.npz) to redo the low stage")
+    if levels and not accept(levels[-1], plan.grow_below, next_level(n_low, plan.nlive)):
+        n_low = next_level(n_low, plan.nlive)
+    return levels, n_low
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Resuming an enhanced run from its ``outdir``: the lock, the settings and problem checks, the recorded levels.
+"""Resuming an enhanced run from its ``outdir``: the lock, the settings and problem checks, stale files.
 
 Under MPI every read and write of ``outdir`` is rank 0's and what it finds
 is sent to the other ranks (:func:`flowprior.mpi.on_root`): a rank that saw
@@ -14,7 +14,6 @@ from flowprior.mpi import on_root, rank
 from flowprior.workflows import fingerprint, stages
 from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
 from flowprior.workflows.lock import OutdirLock
-from flowprior.workflows.lowcheck import LowCheck
 from flowprior.workflows.plan import Plan
 
 
@@ -66,32 +65,6 @@ def check_outdir(plan: Plan) -> int:
         return 0
     checked = (CheckedLikelihood(plan.loglike), CheckedPrior(plan.prior_transform, plan.ndim))
     return on_root(plan.comm, lambda: stages.check_config(plan.outdir, config(plan), *checked, int(plan.ndim)))
-
-
-def recorded_levels(plan: Plan, next_level, accept) -> tuple[list[LowCheck], int]:
-    """The levels ``outdir`` records, replayed: which ``nlive_low`` the run goes on at.
-
-    ``next_level(n_low)`` and ``accept(level, nxt)`` are the growth rule
-    (:mod:`flowprior.workflows.levels`).  Records that these settings could
-    not have written are an error that says which files to delete.
-    """
-    if plan.paths is None:
-        return [], plan.nlive_low
-    path = plan.paths["checks"]
-    levels = [LowCheck(**d) for d in on_root(plan.comm, lambda: stages.load_checks(path))]
-    n_low = plan.nlive_low
-    for i, rec in enumerate(levels):
-        if rec.nlive_low != n_low:
-            raise ValueError(f"outdir {plan.outdir}: {path.name} records level {i} at nlive_low {rec.nlive_low}, "
-                             f"expected {n_low} for these settings; delete it (and low.npz) to redo the low stage")
-        if i < len(levels) - 1:
-            n_low = next_level(n_low)
-            if n_low is None:
-                raise ValueError(f"outdir {plan.outdir}: {path.name} records more levels than nlive "
-                                 f"{plan.nlive} allows; delete it (and low.npz) to redo the low stage")
-    if levels and not accept(levels[-1], next_level(n_low)):
-        n_low = next_level(n_low)
-    return levels, n_low
 
 
 def forget(plan: Plan, files: tuple, checkpoints: tuple) -> None:
