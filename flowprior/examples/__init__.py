@@ -20,9 +20,10 @@
   seeded Generator: :func:`target_log_prob`, :func:`target_sample`,
   :func:`target_kl`.
 
-Every likelihood is a class instance, so it pickles for pools and MPI, and
-every prior is a :class:`~flowprior.UniformPrior` (the same values as
-``lo + (hi - lo) * u``).  :func:`problem` gathers one problem's pieces.
+Every likelihood is a class instance, so it pickles for pools and MPI.
+The priors are :class:`~flowprior.UniformPrior` boxes (the same values as
+``lo + (hi - lo) * u``), except the nuisances' Gaussians.  :func:`problem`
+gathers one low-dimensional problem's pieces.
 
 Example
 -------

@@ -1,21 +1,4 @@
-"""Test problems that the benchmarks, demos and tests share, each with a known evidence.
-
-- **Planck-like Gaussian** (6-D): the mean, covariance and prior box of
-  ``anesthetic.examples.perfect_ns.planck_gaussian`` (Planck 2018
-  TTTEEE+lowl+lowE+lensing); a normalised Gaussian well inside the box, so
-  ``logZ = -sum(log(hi - lo))``.
-- **Four-mode mixture** (4-D): four well-separated Gaussians (weights 0.4,
-  0.3, 0.2, 0.1; sigma 0.5) in ``[-10, 10]^4``; ``logZ = -4 log 20`` and each
-  mode's posterior mass is its weight.
-- **Banana** (4-D): two twisted Gaussian pairs with a unit-Jacobian twist,
-  so the likelihood integrates to 1; the box holds all but a negligible
-  mass (:func:`banana_pair_outside`).
-- **Student-t** (4-D): a product of t densities (nu 3, scale 0.2) whose
-  tails the box ``[-10, 10]^4`` truncates, kept exactly in :func:`student_logz`.
-- **2-D targets** of normflows (``TwoMoons``, ``CircularGaussianMixture``,
-  ``RingMixture``, the two rings), exactly normalised and sampled with a
-  seeded Generator: :func:`target_log_prob`, :func:`target_sample`,
-  :func:`target_kl`.
+"""The low-dimensional test problems of :mod:`flowprior.examples` (their list is there).
 
 Every likelihood is a class instance, so it pickles for pools and MPI, and
 every prior is a :class:`~flowprior.UniformPrior` (the same values as
@@ -23,11 +6,10 @@ every prior is a :class:`~flowprior.UniformPrior` (the same values as
 
 Example
 -------
->>> from flowprior import examples
->>> p = examples.problem("planck")
+>>> p = problem("planck")
 >>> p.ndim, round(p.logZ, 4)
 (6, 0.4328)
->>> round(p.loglike(examples.PLANCK_MEAN), 3)  # the peak of a normalised Gaussian
+>>> round(p.loglike(PLANCK_MEAN), 3)  # the peak of a normalised Gaussian
 34.487
 """
 
