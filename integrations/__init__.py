@@ -31,6 +31,7 @@ def adapter(name: str):
     ValueError
         Naming the samplers there are.
     """
-    if not isinstance(name, str) or name not in available():
-        raise ValueError(f"sampler: expected one of {available()}, got {name!r}")
+    names = available()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"sampler: expected one of {names}, got {name!r}")
     return importlib.import_module(f"{__name__}.{name}").ADAPTER
