@@ -1,12 +1,16 @@
-"""The ``flow="auto"`` choice of estimator for a low-resolution run's samples: piecewise when they cluster.
+"""Choices made from a low-resolution run's hypercube samples: the estimator, and the space of each coordinate.
 
-Used by the enhanced run (:func:`flowprior.enhanced_run`) and by
-:func:`flowprior.reweight`'s proposal.
+``flow="auto"`` trains a piecewise flow when the samples cluster
+(:func:`choose_flow`); each coordinate is seen through the probit link
+where a Gaussian fits its marginal better there than on the cube itself
+(:func:`cube_bounds`).  Used by the enhanced run (:func:`flowprior.enhanced_run`)
+and by :func:`flowprior.reweight`'s proposal.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from flowprior.flows.base import FlowDensity
 from flowprior.flows.clustering import kmeans_silhouette
@@ -14,19 +18,26 @@ from flowprior.flows.maf import MAF
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.flows.spaces import Space
 
+#: Nats per sample by which a Gaussian in ``ndtri(u)`` must fit a coordinate better than one in ``u``
+#: for :func:`cube_bounds` to choose the probit link: interior Gaussian posteriors differ by
+#: under 0.002, edge-piled or Gaussian-prior ones by 0.02-0.35 (docs/design.md,
+#: "The flow's space in the enhanced run").
+PROBIT_GAIN = 0.01
+
 #: Best k-means silhouette at which ``flow="auto"`` trains a piecewise flow: between what
 #: one Gaussian and two touching ones score (docs/design.md, "Which flow: `flow="auto"`").
 AUTO_SILHOUETTE = 0.5
 
 
-def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
+def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, **settings) -> FlowDensity:
     """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
 
     Small data wants small flows: a low-resolution run has an effective
     sample size of a few hundred, so pieces are 3 x 32 MAFs
-    (docs/design.md, "Which flow: `flow="auto"`").
+    (docs/design.md, "Which flow: `flow="auto"`").  ``settings`` (as
+    ``link``) go to the estimator.
     """
-    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
+    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False, **settings)
     keep = weights > 0
     d = u.shape[1]
     space = Space.fit(u[keep], weights[keep], np.zeros(d), np.ones(d), whiten=False)
@@ -35,3 +46,52 @@ def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) ->
     if scores and max(scores.values()) >= AUTO_SILHOUETTE:
         return PiecewiseFlow(clusters=max(scores, key=scores.get), **small)
     return MAF(**small)
+
+
+def cube_bounds(u: np.ndarray, weights: np.ndarray) -> list:
+    """Per coordinate of hypercube samples: ``(0, 1)`` to fit it through the probit link, or None (unbounded).
+
+    A coordinate's marginal is compared under two Gaussian fits, both as
+    densities on the cube: one of ``u`` itself, one of ``ndtri(u)`` (with
+    its Jacobian).  The probit link wins where the second fits the weighted
+    samples better by ``PROBIT_GAIN``: a parameter whose prior is an inverse CDF (its
+    posterior is Gaussian in ``ndtri(u)``), a flat one or one piled at a
+    face of the cube.  A Gaussian likelihood under a uniform prior stays
+    on the cube, where it is exactly Gaussian (docs/design.md, "The flow's
+    space in the enhanced run").  Samples on a face keep the coordinate
+    unbounded.
+
+    Parameters
+    ----------
+    u : ndarray of shape (n, d)
+        Samples in the unit hypercube.
+    weights : ndarray of shape (n,)
+        Their weights (zero-weight rows are ignored).
+
+    Returns
+    -------
+    list of ``(0.0, 1.0)`` or None, one per coordinate
+        ``bounds`` for a flow with ``link="probit"``.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> n = 2000
+    >>> u = np.column_stack([rng.uniform(size=n), 0.5 + 0.01 * rng.normal(size=n), np.abs(0.1 * rng.normal(size=n))])
+    >>> cube_bounds(u, np.ones(n))
+    [(0.0, 1.0), None, (0.0, 1.0)]
+    """
+    keep = weights > 0
+    u, w = u[keep], weights[keep] / weights[keep].sum()
+    out = []
+    for col in u.T:
+        if not np.all((col > 0) & (col < 1)):
+            out.append(None)
+            continue
+        z = ndtri(col)
+        # Gaussian log-likelihoods at their weighted fits: -log(s) - (1 + log 2 pi) / 2 each,
+        # plus log|dz/du| = z^2 / 2 + log(2 pi) / 2 for the probit fit.
+        fit_u = -0.5 * np.log(w @ (col - w @ col) ** 2)
+        fit_z = -0.5 * np.log(w @ (z - w @ z) ** 2) + w @ (0.5 * z**2 + 0.5 * np.log(2 * np.pi))
+        out.append((0.0, 1.0) if fit_z > fit_u + PROBIT_GAIN else None)
+    return out

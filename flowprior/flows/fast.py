@@ -23,11 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from flowprior.flows.spaces import BOTH, LOWER, UPPER
+from flowprior.flows.spaces import BOTH, LOWER, PROBIT, UPPER, Z_MAX
 
 LOG_SLOPE = math.log(1e-3)  # zuko's MonotonicAffineTransform default slope
 LOG_2PI = math.log(2.0 * math.pi)
-Z_MAX = 38.5  # |ndtri(u)| for the smallest positive double; u = 0 or 1 lands here
 
 
 @dataclass
@@ -282,6 +281,8 @@ def _bound(gv, kind, lo, hi):
             e = math.exp(gv)
             s = e / (1.0 + e)
         xv = lo + (hi - lo) * s
+    elif kind == PROBIT:
+        xv = lo + (hi - lo) * 0.5 * math.erfc(-gv / math.sqrt(2.0))
     elif kind == LOWER:
         xv = lo + math.exp(min(gv, 709.0))
     elif kind == UPPER:
@@ -304,6 +305,9 @@ def _unbound(xv, kind, lo, hi):
         a = math.log(xv - lo)
         c = math.log(hi - xv)
         return a - c, math.log(hi - lo) - a - c
+    elif kind == PROBIT:
+        z = _ndtri((xv - lo) / (hi - lo))
+        return z, 0.5 * z * z + 0.5 * math.log(2.0 * math.pi) - math.log(hi - lo)
     elif kind == LOWER:
         a = math.log(xv - lo)
         return a, -a

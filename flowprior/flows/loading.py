@@ -52,7 +52,7 @@ def load(path):
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
             spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
-                                tensors[f"piece{k}.chol"].numpy().astype(float)))
+                                tensors[f"piece{k}.chol"].numpy().astype(float), flow.link))
         flow.ndim_ = ndim
         flow.names_ = meta["names"]
         flow.latex_labels_ = meta["latex_labels"]

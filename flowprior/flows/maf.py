@@ -7,7 +7,7 @@ import numpy as np
 from flowprior.flows.base import FlowDensity, build_maf, make_rng
 from flowprior.data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
 from flowprior.numerics import kish_ess
-from flowprior.flows.spaces import Space, parse_bounds
+from flowprior.flows.spaces import LINKS, Space, parse_bounds
 from flowprior.flows.training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
@@ -32,6 +32,7 @@ class MAFSettings:
         val_fraction: float = 0.2,
         patience: int | None = None,
         whiten: bool = True,
+        link: str = "logit",
         seed=None,
         device: str = "cpu",
         progress: bool = True,
@@ -44,6 +45,7 @@ class MAFSettings:
         self.val_fraction = val_fraction
         self.patience = patience
         self.whiten = whiten
+        self.link = link
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -60,6 +62,7 @@ class MAFSettings:
             "val_fraction": self.val_fraction,
             "patience": self.patience,
             "whiten": self.whiten,
+            "link": self.link,
             "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
             "device": self.device,
             "progress": self.progress,
@@ -82,6 +85,9 @@ class MAFSettings:
         if not (is_real(self.learning_rate) and 0 < self.learning_rate < np.inf):
             raise ValueError(f"learning_rate: expected a positive finite number (Adam's step size, e.g. 3e-3), "
                              f"got {self.learning_rate!r}")
+        if self.link not in LINKS:
+            raise ValueError(f"link: expected one of {list(LINKS)} (the map of a two-sided coordinate to the real "
+                             f"line), got {self.link!r}")
         if self.patience is not None and not is_whole(self.patience, 1):
             raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
@@ -137,6 +143,11 @@ class MAF(MAFSettings, FlowDensity):
         the weighted Gaussian fit, and a flow that only learns departures
         from it does not overfit a Gaussian (docs/design.md, "Piecewise
         flows and training defaults").
+    link : {"logit", "probit"}
+        The map of a coordinate bounded on both sides to the real line.
+        ``"probit"`` (``ndtri`` of the position in the box) makes a flat
+        coordinate, or one whose prior is an inverse CDF, Gaussian
+        (:mod:`flowprior.flows.spaces`).
     seed : int, numpy Generator or None
         Seeds weight initialisation, the held-out split and batch order.
         Same seed and data give an identical flow.
@@ -207,7 +218,7 @@ class MAF(MAFSettings, FlowDensity):
         x, w = data.x[keep], data.weights[keep]
         warn_degenerate(x, w, data.names)
         rng = make_rng(self.seed)
-        space = Space.fit(x, w, lo, hi, whiten=self.whiten)
+        space = Space.fit(x, w, lo, hi, whiten=self.whiten, link=self.link)
         flow, record = self._train_piece(x, w, space, rng)
         self.ndim_ = x.shape[1]
         self.names_ = data.names

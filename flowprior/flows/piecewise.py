@@ -125,7 +125,7 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
         check_enough(int(keep.sum()), MIN_SAMPLES)
         warn_degenerate(data.x[keep], data.weights[keep], data.names)
         rng = make_rng(self.seed)
-        global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi, whiten=False)
+        global_space = Space.fit(data.x[keep], data.weights[keep], lo, hi, whiten=False, link=self.link)
         y, _ = global_space.to_real(data.x[keep])
         x, w = data.x[keep], data.weights[keep]
         labels, self.silhouette_ = self._cluster(y, w, keep, n_all, rng)
@@ -140,7 +140,7 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
             r = soft_memberships(y, w, labels, self.overlap)
             keep_k = r >= MIN_MEMBERSHIP
             parts = [(x[keep_k[:, j]], w[keep_k[:, j]] * r[keep_k[:, j], j]) for j in range(len(ids))]
-        spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten) for xk, wk in parts]
+        spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten, link=self.link) for xk, wk in parts]
         seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(ids))
         jobs = [(xk, wk, sk, seeds[i], f"piece {i + 1}/{len(ids)}") for i, ((xk, wk), sk) in enumerate(zip(parts, spaces))]
         if self.n_jobs == 1 or len(ids) == 1:

@@ -1,9 +1,16 @@
 """Maps between a bounded parameter box and the real line.
 
 A flow is trained on unbounded coordinates.  Each parameter coordinate is
-mapped to the real line by a bijection chosen by its bounds (logit for
-two-sided, log for one-sided, identity for none) and then standardised.
+mapped to the real line by a bijection chosen by its bounds (logit or probit
+for two-sided, log for one-sided, identity for none) and then standardised.
 Every map carries its log-Jacobian so that densities stay exact.
+
+The probit link ``g = ndtri((x - lo) / (hi - lo))`` sends a uniform
+coordinate to a standard normal one, and a coordinate whose prior was made
+by an inverse CDF back to that prior's Gaussian variable: in a sampler's
+unit cube, posteriors of Gaussian-prior parameters are Gaussian again, and
+flat or edge-piled ones have Gaussian tails (docs/design.md, "The flow's
+space in the enhanced run").
 """
 
 from __future__ import annotations
@@ -11,9 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 #: Codes for the kind of each coordinate; shared with the compiled kernels.
-NONE, LOWER, UPPER, BOTH = 0, 1, 2, 3
+NONE, LOWER, UPPER, BOTH, PROBIT = 0, 1, 2, 3, 4
+
+#: ``|ndtri(u)|`` for the smallest positive double; ``u`` = 0 or 1 lands here.
+Z_MAX = 38.5
+
+#: The maps a two-sided coordinate may take to the real line.
+LINKS = ("logit", "probit")
 
 
 def parse_bounds(bounds, ndim: int, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -68,10 +82,11 @@ def parse_bounds(bounds, ndim: int, names: list[str] | None = None) -> tuple[np.
     return lo, hi
 
 
-def kinds_of(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Kind code of each coordinate from its bounds."""
+def kinds_of(lo: np.ndarray, hi: np.ndarray, link: str = "logit") -> np.ndarray:
+    """Kind code of each coordinate from its bounds and the two-sided ``link``."""
     flo, fhi = np.isfinite(lo), np.isfinite(hi)
-    return np.where(flo & fhi, BOTH, np.where(flo, LOWER, np.where(fhi, UPPER, NONE))).astype(np.int64)
+    both = PROBIT if link == "probit" else BOTH
+    return np.where(flo & fhi, both, np.where(flo, LOWER, np.where(fhi, UPPER, NONE))).astype(np.int64)
 
 
 @dataclass
@@ -90,16 +105,18 @@ class Space:
     hi: np.ndarray
     mean: np.ndarray
     chol: np.ndarray
+    link: str = "logit"
 
     @property
     def kinds(self) -> np.ndarray:
-        return kinds_of(self.lo, self.hi)
+        return kinds_of(self.lo, self.hi, self.link)
 
     @classmethod
-    def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, whiten: bool = True) -> "Space":
+    def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, whiten: bool = True,
+            link: str = "logit") -> "Space":
         """Centre and whiten (or standardise) with the weighted moments of ``g(x)``."""
         d = len(lo)
-        space = cls(lo, hi, np.zeros(d), np.eye(d))
+        space = cls(lo, hi, np.zeros(d), np.eye(d), link)
         g, _ = space._unbound(x)
         w = weights / weights.sum()
         mean = w @ g
@@ -116,7 +133,7 @@ class Space:
                 pass  # degenerate samples (fewer than d independent directions): standardise only
             if not np.all(np.diag(chol) > 0):
                 chol = np.diag(std)
-        return cls(lo, hi, mean, chol)
+        return cls(lo, hi, mean, chol, link)
 
     def inside(self, x: np.ndarray) -> np.ndarray:
         """Boolean mask of rows strictly inside the box."""
@@ -128,9 +145,13 @@ class Space:
         with np.errstate(divide="ignore", invalid="ignore"):
             llo = np.log(x - np.where(np.isfinite(lo), lo, 0.0))
             lhi = np.log(np.where(np.isfinite(hi), hi, 0.0) - x)
-        g = np.select([kinds == BOTH, kinds == LOWER, kinds == UPPER], [llo - lhi, llo, -lhi], x)
-        width = np.log(np.where(kinds == BOTH, hi - lo, 1.0))
-        logdet = np.select([kinds == BOTH, kinds == LOWER, kinds == UPPER], [width - llo - lhi, -llo, -lhi], 0.0)
+            z = np.clip(ndtri((x - lo) / np.where(kinds == PROBIT, hi - lo, 1.0)), -Z_MAX, Z_MAX)
+        g = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER], [llo - lhi, z, llo, -lhi], x)
+        width = np.log(np.where((kinds == BOTH) | (kinds == PROBIT), hi - lo, 1.0))
+        # probit: dg/dx = 1 / ((hi - lo) phi(g))
+        probit = -width + 0.5 * z**2 + 0.5 * np.log(2 * np.pi)
+        logdet = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER],
+                           [width - llo - lhi, probit, -llo, -lhi], 0.0)
         return g, logdet.sum(axis=-1)
 
     def to_real(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +174,9 @@ class Space:
         with np.errstate(over="ignore"):
             sig = 0.5 * (1.0 + np.tanh(0.5 * g))
             x = np.select(
-                [kinds == BOTH, kinds == LOWER, kinds == UPPER],
-                [lo + (hi - lo) * sig, lo + np.exp(np.minimum(g, 709.0)), hi - np.exp(np.minimum(-g, 709.0))],
+                [kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER],
+                [lo + (hi - lo) * sig, lo + (hi - lo) * ndtr(g), lo + np.exp(np.minimum(g, 709.0)),
+                 hi - np.exp(np.minimum(-g, 709.0))],
                 g,
             )
         inner_lo = np.nextafter(self.lo, np.inf)

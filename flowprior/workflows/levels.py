@@ -10,13 +10,14 @@ stage than it costs here (docs/design.md, "Growing the low stage").  With
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from flowprior.flows.base import FlowDensity
-from flowprior.flows.choice import choose_flow
+from flowprior.flows.choice import choose_flow, cube_bounds
 from flowprior.mpi import on_root
 from flowprior.result import Result
 from flowprior.workflows import resume, stages
@@ -99,10 +100,14 @@ class Level:
 def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     """A flow fitted to the low run's hypercube samples: ``flow`` is "auto", "maf", "piecewise" or a flow object.
 
-    Unbounded: the high stage's likelihood is ``-inf`` outside the cube, so
-    mass there costs only draws, while a flow bounded by a logit has tails
-    lighter than a posterior near an edge (docs/design.md, "Unbounded flows
-    in the high stage").
+    Fitted unbounded: the high stage's likelihood is ``-inf`` outside the
+    cube, so mass there costs only draws, while a flow bounded by a logit
+    has tails lighter than a posterior near an edge (docs/design.md,
+    "Unbounded flows in the high stage").  A single MAF is also fitted with
+    the coordinates :func:`~flowprior.flows.choice.cube_bounds` picks seen
+    through the probit link, on the same held-out rows, and the fit with
+    the better held-out likelihood is kept ("The flow's space in the
+    enhanced run").  A flow object given by the user is fitted as given.
     """
     from flowprior.flows.maf import MAF
     from flowprior.flows.piecewise import PiecewiseFlow
@@ -110,15 +115,20 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     weights = low.samples.get_weights()
     u = low.samples_u
     if isinstance(flow, FlowDensity):
-        estimator = flow
-    elif flow == "auto":
+        return flow.fit(u, weights=weights, bounds=None)
+    if flow == "auto":
         estimator = choose_flow(u, weights, rng)
     elif flow in ("maf", "piecewise"):
-        cls = MAF if flow == "maf" else PiecewiseFlow
-        estimator = cls(seed=rng, progress=False)
+        estimator = (MAF if flow == "maf" else PiecewiseFlow)(seed=rng, progress=False)
     else:
         raise ValueError(f"flow: expected 'auto', 'maf', 'piecewise' or a flowprior flow, got {flow!r}")
-    return estimator.fit(u, weights=weights, bounds=None)
+    bounds = cube_bounds(u, weights)
+    if isinstance(estimator, PiecewiseFlow) or all(b is None for b in bounds):
+        return estimator.fit(u, weights=weights, bounds=None)
+    twin = type(estimator)(**{**estimator.get_params(), "link": "probit", "seed": copy.deepcopy(rng)})
+    fits = [estimator.fit(u, weights=weights, bounds=None), twin.fit(u, weights=weights, bounds=bounds)]
+    held = [f.records_[0].held_out_log_prob for f in fits]
+    return fits[1] if None not in held and held[1] > held[0] else fits[0]
 
 
 def low_level(plan: Plan, n_low: int) -> Level:
