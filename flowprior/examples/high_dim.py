@@ -20,7 +20,8 @@ from scipy.stats import multivariate_normal
 from flowprior.examples.problems import PLANCK_COV, PLANCK_HI, PLANCK_LO, PLANCK_MEAN, PLANCK_NAMES, Problem
 from flowprior.priors import UniformPrior
 
-__all__ = ["CorrelatedGaussian", "correlated_gaussian", "NuisanceLikelihood", "NuisancePrior", "planck_nuisances"]
+__all__ = ["CorrelatedGaussian", "correlated_gaussian", "NuisanceLikelihood", "NuisancePrior", "planck_nuisances",
+           "nuisance_posterior"]
 
 
 class CorrelatedGaussian:
@@ -115,3 +116,33 @@ def planck_nuisances(n: int = 21, seed: int = 0) -> Problem:
     log_z = multivariate_normal(np.zeros(n), cov_r).logpdf(y - m) - float(np.sum(np.log(PLANCK_HI - PLANCK_LO)))
     names = list(PLANCK_NAMES) + [f"nu{j}" for j in range(n)]
     return Problem(NuisanceLikelihood(b, y, t), NuisancePrior(m, s), 6 + n, names, float(log_z))
+
+
+def nuisance_posterior(p: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The exact posterior of a :func:`planck_nuisances` problem: its mean and covariance.
+
+    The model is linear-Gaussian in ``w = (theta_c - mu, nu)``: the
+    residuals are ``y - [B I] w``, so the posterior precision is
+    ``blockdiag(C^-1, S^-2) + [B I]^T T^-2 [B I]`` (the box, far from the
+    posterior, is ignored).
+
+    Example
+    -------
+    >>> mean, cov = nuisance_posterior(planck_nuisances(2))
+    >>> mean.shape, cov.shape
+    ((8,), (8, 8))
+    """
+    like, prior = p.loglike, p.prior
+    n = len(like.y)
+    a = np.hstack([like.b, np.eye(n)])
+    t2 = 1 / like.t**2
+    precision = np.zeros((6 + n, 6 + n))
+    precision[:6, :6] = like.prec
+    precision[6:, 6:] = np.diag(1 / prior.sd**2)
+    precision += a.T @ (t2[:, None] * a)
+    h = a.T @ (t2 * like.y)
+    h[6:] += prior.mean / prior.sd**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ h
+    mean[:6] += PLANCK_MEAN
+    return mean, cov
