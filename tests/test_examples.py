@@ -133,3 +133,21 @@ def test_correlated_gaussian_has_unit_correlations_and_width_sigma():
 
     p = correlated_gaussian(5, sigma=0.2)
     assert np.allclose(np.sqrt(np.diag(p.loglike.cov)), 0.2) and p.logZ == pytest.approx(-5 * np.log(10))
+
+
+def test_nuisance_posterior_is_the_stationary_point_and_curvature_of_the_log_posterior():
+    from flowprior.examples import nuisance_posterior, planck_nuisances
+
+    p = planck_nuisances(4)
+    mean, cov = nuisance_posterior(p)
+
+    def log_post(theta):
+        return p.loglike(theta) - 0.5 * float(np.sum(((theta[6:] - p.prior.mean) / p.prior.sd) ** 2))
+
+    step = np.diag(np.sqrt(np.diag(cov)))
+    grad = np.array([log_post(mean + e) - log_post(mean - e) for e in step]) / 2
+    assert np.abs(grad).max() < 1e-8  # per posterior width
+    hess = np.array([[log_post(mean + a + b) - log_post(mean + a - b) - log_post(mean - a + b) + log_post(mean - a - b)
+                      for b in step] for a in step]) / 4
+    expected = -np.linalg.inv(np.linalg.inv(step) @ cov @ np.linalg.inv(step))
+    assert np.allclose(hess, expected, atol=1e-6)
