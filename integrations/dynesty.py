@@ -18,6 +18,7 @@ from flowprior.workflows import fingerprint
 from flowprior.flows.base import make_rng
 from flowprior.flows.files import atomic_write, file_digest
 from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.counting import CountingPool
 from flowprior.workflows.repartition import CountedLikelihood
 from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
 from flowprior.result import Result
@@ -90,18 +91,20 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     restored checkpoint (not in the total).  A ``loglike`` that counts its own calls of the
     user's function (``user_calls``, as the enhanced run's repartitioned
     likelihood does, which skips points outside the cube) gives that count.
-    With a ``pool`` the calls happen in other processes and dynesty's own
-    count of likelihood calls is reported instead.
+    With a ``pool`` the calls made in its workers are counted too: each task
+    reports them (:class:`~flowprior.workflows.counting.CountingPool`).
     """
     dynesty = _import()
     from anesthetic import NestedSamples
 
     rng = make_rng(seed)
     kwargs = dict(sampler_kwargs or {})
-    if pool is not None:
-        kwargs.setdefault("pool", pool)
-        kwargs.setdefault("queue_size", getattr(pool, "_processes", None) or getattr(pool, "size", None) or 1)
     counted = CountedLikelihood(loglike)
+    pool = kwargs.get("pool", pool)
+    if pool is not None:
+        kwargs["queue_size"] = kwargs.get("queue_size") or pool_size(pool)
+        # Tasks report the calls they make in the workers (flowprior.workflows.counting).
+        kwargs["pool"] = CountingPool(pool, counted)
     like, prior = CheckedLikelihood(counted), CheckedPrior(prior_transform, ndim)
     verified = 0
     rk = {"print_progress": False, **(run_kwargs or {})}
@@ -136,11 +139,20 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     res = sampler.results
     columns = list(names) if names is not None else list(range(ndim))
     samples = NestedSamples(data=res.samples, logL=res.logl, logL_birth=nlive, columns=columns)
-    # With a pool (``pool=`` sets kwargs["pool"]) the calls run in other processes: dynesty's count.
-    ncall = int(sampler.ncall) if "pool" in kwargs else counted.user_calls
+    ncall = counted.user_calls
     return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=float(res.logzerr[-1]),
                   ncall={"total": ncall, **({"fingerprint": verified} if verified else {})},
                   samples_u=np.asarray(res.samples_u), sampler="dynesty", raw=res)
+
+
+def pool_size(pool) -> int:
+    """How many workers ``pool`` has: multiprocessing's ``_processes``, schwimmbad's ``size``,
+    ``mpi4py.futures``' ``num_workers``; 1 where it does not say."""
+    for name in ("_processes", "size", "num_workers"):
+        value = getattr(pool, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 1
 
 
 def _restore(dynesty, checkpoint, pool, ndim: int, nlive: int):

@@ -524,3 +524,33 @@ def test_calls_are_counted_exactly_with_an_mcmc_low_stage():
     assert res.low.raw.samples.shape[0] > 0 and res.low_checks[0].nlive_low == 40
     assert len(calls) == res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
     assert abs(res.logZ - p.logZ) < 3 * res.logZerr
+
+
+class FileCountedLike:
+    """``loglike`` that appends one byte to ``path`` per call, in whatever process it runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __call__(self, x):
+        with open(self.path, "a") as f:
+            f.write("x")
+        return loglike(x)
+
+
+@pytest.mark.parametrize("sample", ["unif", "rwalk"])
+def test_calls_in_pool_workers_are_counted_exactly(tmp_path, sample):
+    """With a pool, ``ncall`` is the user's calls made in the workers (dynesty's own count is not)."""
+    import multiprocessing
+    import os
+
+    like = FileCountedLike(tmp_path / "calls")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        res = fp.run(like, prior_transform, D, nlive=60, seed=2, pool=pool, sampler_kwargs={"sample": sample})
+        made = os.path.getsize(like.path)
+        assert res.ncall["total"] == made
+        assert res.raw.ncall.sum() != made or sample == "unif"  # dynesty counts rejected proposals too
+        (tmp_path / "calls").unlink()
+        enh = fp.enhanced_run(like, prior_transform, D, nlive=100, nlive_low=40, seed=5, pool=pool,
+                              outdir=tmp_path / "run")
+        assert enh.ncall["total"] + enh.ncall["fingerprint"] == os.path.getsize(like.path)  # 3 outdir checks

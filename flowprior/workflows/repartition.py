@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowprior.numerics import in_unit_cube
+from flowprior.workflows.counting import note_call
 
 
 class RepartitionedLikelihood:
@@ -46,6 +47,7 @@ class RepartitionedLikelihood:
         logq = self.flow.log_prob(u)
         theta = self.prior_transform(u)
         self.user_calls += 1
+        note_call()
         return float(self.loglike(theta)) - logq
 
 
@@ -55,7 +57,8 @@ class CountedLikelihood:
     Wraps ``loglike``; if that keeps its own ``user_calls`` (a
     :class:`RepartitionedLikelihood`, which skips the user's function outside
     the cube) those made from now on are the count, else every call of this
-    object is one.  ``offset`` adds calls made before (a resumed run's).
+    object is one.  ``offset`` adds calls made before (a resumed run's) or
+    elsewhere (:meth:`add`).
     """
 
     def __init__(self, loglike, offset: int = 0):
@@ -63,6 +66,10 @@ class CountedLikelihood:
         self.offset = int(offset)
         self._own = 0
         self._inner_start = getattr(loglike, "user_calls", None)
+
+    def add(self, calls: int) -> None:
+        """Count ``calls`` made elsewhere (by a pool's workers: :class:`~flowprior.workflows.counting.CountingPool`)."""
+        self.offset += int(calls)
 
     def restart(self, offset: int) -> None:
         """Count from ``offset`` on, forgetting the calls made so far."""
@@ -77,6 +84,8 @@ class CountedLikelihood:
 
     def __call__(self, theta) -> float:
         self._own += 1
+        if self._inner_start is None:  # the user's function itself: this is one call of it
+            note_call()
         return self.loglike(theta)
 
 
