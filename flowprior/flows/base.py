@@ -34,19 +34,33 @@ def slab_left(cumw: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], cumw[:-1]])
 
 
-def build_maf(ndim: int, n_transforms: int, hidden_features) -> torch.nn.Module:
+def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None) -> torch.nn.Module:
     """The zuko MAF flowprior trains and exports, initialised to the identity.
 
     Each transform's output layer starts at zero (shift 0, scale 1), so the
     untrained flow is the base Gaussian: on whitened coordinates, the
     weighted Gaussian fit.  Training starts from there rather than from a
     random distortion, which matters with the few hundred effective samples
-    of a low-resolution nested-sampling run.
+    of a low-resolution nested-sampling run.  With ``blocks`` (lists of
+    column indices that partition the coordinates) each transform lets a
+    coordinate depend only on coordinates of its own block
+    (:mod:`flowprior.flows.blocks`); the orders alternate as in zuko's MAF.
     """
     import zuko
     from zuko.nn import MaskedLinear
 
     flow = zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=tuple(hidden_features))
+    if blocks is not None and ndim > 1:
+        from zuko.flows.autoregressive import MaskedAutoregressiveTransform
+
+        from flowprior.flows.blocks import adjacency
+
+        for t in range(n_transforms):
+            position = np.arange(ndim) if t % 2 == 0 else np.arange(ndim)[::-1].copy()
+            transform = MaskedAutoregressiveTransform(
+                ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=tuple(hidden_features))
+            transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
+            flow.transform.transforms[t] = transform
     with torch.no_grad():
         for transform in flow.transform.transforms:
             if hasattr(transform, "hyper"):

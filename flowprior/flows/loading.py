@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowprior.flows.base import build_maf
+from flowprior.flows.blocks import check_blocks
 from flowprior.flows.files import read_file
 from flowprior.flows.maf import MAF
 from flowprior.flows.piecewise import PiecewiseFlow
@@ -42,13 +43,14 @@ def load(path):
             params.setdefault("overlap", None)
         flow = cls(**params)
         ndim = int(meta["ndim"])
+        flow.blocks_ = check_blocks(flow.blocks, ndim, meta["names"])
         lo = tensors["space.lo"].numpy().astype(float)
         hi = tensors["space.hi"].numpy().astype(float)
         pieces, spaces = [], []
         for k in range(int(meta["n_pieces"])):
             prefix = f"piece{k}.flow."
             state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
-            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features)
+            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_)
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
             spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),

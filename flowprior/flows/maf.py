@@ -7,6 +7,7 @@ import numpy as np
 from flowprior.flows.base import FlowDensity, build_maf, make_rng
 from flowprior.data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
 from flowprior.numerics import kish_ess
+from flowprior.flows.blocks import check_blocks, same_block
 from flowprior.flows.spaces import LINKS, Space, parse_bounds
 from flowprior.flows.training import TrainingRecord, seeded, train_flow
 
@@ -33,6 +34,7 @@ class MAFSettings:
         patience: int | None = None,
         whiten: bool = True,
         link: str = "logit",
+        blocks=None,
         seed=None,
         device: str = "cpu",
         progress: bool = True,
@@ -46,6 +48,7 @@ class MAFSettings:
         self.patience = patience
         self.whiten = whiten
         self.link = link
+        self.blocks = blocks
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -63,6 +66,8 @@ class MAFSettings:
             "patience": self.patience,
             "whiten": self.whiten,
             "link": self.link,
+            "blocks": None if self.blocks is None else [[v if isinstance(v, str) else int(v) for v in b]
+                                                        for b in self.blocks],
             "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
             "device": self.device,
             "progress": self.progress,
@@ -91,11 +96,17 @@ class MAFSettings:
         if self.patience is not None and not is_whole(self.patience, 1):
             raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
+    def _resolve_blocks(self, ndim: int, names) -> np.ndarray | None:
+        """Check ``blocks`` against the data (setting ``blocks_``); the whitening's block mask, or None."""
+        self.blocks_ = check_blocks(self.blocks, ndim, names)
+        return None if self.blocks_ is None else same_block(self.blocks_, ndim)
+
     def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
         """Build and train one flow on ``x`` mapped through ``space``."""
         y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
-        flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features))
+        flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
+                                                   self.blocks_))
         patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
@@ -148,6 +159,10 @@ class MAF(MAFSettings, FlowDensity):
         ``"probit"`` (``ndtri`` of the position in the box) makes a flat
         coordinate, or one whose prior is an inverse CDF, Gaussian
         (:mod:`flowprior.flows.spaces`).
+    blocks : list of lists of int or str, optional
+        Groups of parameters (indices or names) the flow keeps independent:
+        its density is the product of the blocks' (:mod:`flowprior.flows.blocks`).
+        They must cover every parameter exactly once.
     seed : int, numpy Generator or None
         Seeds weight initialisation, the held-out split and batch order.
         Same seed and data give an identical flow.
@@ -218,7 +233,8 @@ class MAF(MAFSettings, FlowDensity):
         x, w = data.x[keep], data.weights[keep]
         warn_degenerate(x, w, data.names)
         rng = make_rng(self.seed)
-        space = Space.fit(x, w, lo, hi, whiten=self.whiten, link=self.link)
+        mask = self._resolve_blocks(x.shape[1], data.names)
+        space = Space.fit(x, w, lo, hi, whiten=self.whiten, link=self.link, same_block=mask)
         flow, record = self._train_piece(x, w, space, rng)
         self.ndim_ = x.shape[1]
         self.names_ = data.names

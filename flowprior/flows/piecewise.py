@@ -140,7 +140,8 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
             r = soft_memberships(y, w, labels, self.overlap)
             keep_k = r >= MIN_MEMBERSHIP
             parts = [(x[keep_k[:, j]], w[keep_k[:, j]] * r[keep_k[:, j], j]) for j in range(len(ids))]
-        spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten, link=self.link) for xk, wk in parts]
+        mask = self._resolve_blocks(x.shape[1], data.names)
+        spaces = [Space.fit(xk, wk, lo, hi, whiten=self.whiten, link=self.link, same_block=mask) for xk, wk in parts]
         seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(ids))
         jobs = [(xk, wk, sk, seeds[i], f"piece {i + 1}/{len(ids)}") for i, ((xk, wk), sk) in enumerate(zip(parts, spaces))]
         if self.n_jobs == 1 or len(ids) == 1:

@@ -113,8 +113,12 @@ class Space:
 
     @classmethod
     def fit(cls, x: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, whiten: bool = True,
-            link: str = "logit") -> "Space":
-        """Centre and whiten (or standardise) with the weighted moments of ``g(x)``."""
+            link: str = "logit", same_block: np.ndarray | None = None) -> "Space":
+        """Centre and whiten (or standardise) with the weighted moments of ``g(x)``.
+
+        ``same_block`` (a boolean matrix, :func:`flowprior.flows.blocks.same_block`)
+        keeps only the correlations within blocks: the whitening is block-diagonal.
+        """
         d = len(lo)
         space = cls(lo, hi, np.zeros(d), np.eye(d), link)
         g, _ = space._unbound(x)
@@ -127,6 +131,8 @@ class Space:
         chol = np.diag(std)
         if whiten and d > 1:
             corr = (r / std).T @ ((r / std) * w[:, None])
+            if same_block is not None:
+                corr = np.where(same_block, corr, 0.0)
             try:
                 chol = std[:, None] * np.linalg.cholesky(corr + 1e-10 * np.eye(d))
             except np.linalg.LinAlgError:
