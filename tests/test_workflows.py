@@ -350,6 +350,25 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     assert fresh.logZ == res.logZ and fresh.ncall == {**res.ncall, "fingerprint": 0}
 
 
+def test_an_mcmc_low_stage_widens_its_failing_flow_before_growing():
+    """The growth test's settings with a random-walk low stage: the 10-live flow is widened before it grows.
+
+    Behind uniform sampling the failing first level grows at once (its
+    base stays 1.0); here it is checked at wider bases first, and grows
+    only because none reaches the (impossible) 0.999.  At a reachable
+    threshold the first level's widened flow is kept.
+    """
+    settings = dict(nlive=200, nlive_low=10, seed=2, broaden=1.0, sampler_kwargs={"sample": "rwalk"})
+    res = fp.enhanced_run(loglike, prior_transform, D, grow_below=0.999, **settings)
+    first = res.low_checks[0]
+    assert [lv.nlive_low for lv in res.low_checks] == [10, 40]
+    assert first.broaden > 1.0 and first.check_calls > 200 and first.score < 0.999
+    kept = fp.enhanced_run(loglike, prior_transform, D, grow_below=0.95, **settings)  # 0.91 at base 1
+    assert [lv.nlive_low for lv in kept.low_checks] == [10]
+    assert kept.low_checks[0].broaden > 1.0 and kept.low_checks[0].score >= 0.95
+    assert abs(kept.logZ - TRUTH) < 3 * kept.logZerr
+
+
 def test_last_level_that_still_fails_warns(monkeypatch):
     import dataclasses
 

@@ -84,8 +84,12 @@ def check_level(plan: Plan, level: Level, sp: StagePrior, nxt: int | None) -> Ch
     """Check the level's flow at ``sp`` (its default width), widening where that helps; then weigh its pieces.
 
     ``nxt`` is the next level's ``nlive_low``, None where the low stage cannot grow.
+    Behind an MCMC low stage a failing flow is widened first, and grows
+    only where no width passes (docs/design.md, "Widening a failing flow").
     """
-    sp, record, draws = _check_and_widen(plan, level, sp, can_grow=nxt is not None)
+    # An MCMC low stage costs far more per live point than the check's draws: widen before growing.
+    widen_first = plan.adapter.mcmc(int(plan.ndim), plan.settings.sampler_kwargs)
+    sp, record, draws = _check_and_widen(plan, level, sp, can_grow=nxt is not None and not widen_first)
     if len(level.trained.pieces_) > 1 and not plan.defensive and accept(record, plan.grow_below, nxt):
         sp, draws = _reweigh_pieces(plan, level, sp, record, draws)
     return Checked(record, sp, draws)
