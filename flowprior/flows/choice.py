@@ -1,9 +1,10 @@
 """Choices made from a low-resolution run's hypercube samples: the estimator, and the space of each coordinate.
 
 ``flow="auto"`` trains a piecewise flow when the samples cluster
-(:func:`choose_flow`); each coordinate is seen through the probit link
-where a Gaussian fits its marginal better there than on the cube itself
-(:func:`cube_bounds`).  Used by the enhanced run (:func:`flowprior.enhanced_run`)
+(:func:`choose_flow`); the coordinates whose marginal a Gaussian fits
+better through the probit link than on the cube itself are the
+candidates for it (:func:`cube_bounds`; the enhanced run then keeps the
+fit with the better held-out likelihood).  Used by the enhanced run (:func:`flowprior.enhanced_run`)
 and by :func:`flowprior.reweight`'s proposal.
 """
 
@@ -29,15 +30,14 @@ PROBIT_GAIN = 0.01
 AUTO_SILHOUETTE = 0.5
 
 
-def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, **settings) -> FlowDensity:
+def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
     """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
 
     Small data wants small flows: a low-resolution run has an effective
     sample size of a few hundred, so pieces are 3 x 32 MAFs
-    (docs/design.md, "Which flow: `flow="auto"`").  ``settings`` (as
-    ``link``) go to the estimator.
+    (docs/design.md, "Which flow: `flow="auto"`").
     """
-    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False, **settings)
+    small = dict(n_transforms=3, hidden_features=(32, 32), seed=rng, progress=False)
     keep = weights > 0
     d = u.shape[1]
     space = Space.fit(u[keep], weights[keep], np.zeros(d), np.ones(d), whiten=False)
