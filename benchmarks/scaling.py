@@ -5,7 +5,9 @@ problem (``flowprior.examples.correlated_gaussian``: sigma 0.1 with random
 correlations in ``[-5, 5]^d``, closed-form logZ), with the chosen sampler.
 Prints each run's likelihood calls (enhanced: low + check + high, with each
 low level's nlive and check score), the enhanced/plain ratio, the logZ pull
-``(logZ - truth) / logZerr`` and wall time, then a per-dimension summary.
+``(logZ - truth) / logZerr``, the largest error of a posterior mean in
+posterior widths (``mean``, against the exact Gaussian posterior) and wall
+time, then a per-dimension summary.
 ``--no-plain`` skips the plain runs (they cost millions of calls at d = 24);
 ``--plain-calls d=N ...`` then gives their figures for the ratio.
 ``--problem planck-nuisances`` runs ``flowprior.examples.planck_nuisances``
@@ -29,11 +31,22 @@ import warnings
 import numpy as np
 
 import flowprior as fp
-from flowprior.examples import calls_text, correlated_gaussian, planck_nuisances
+from flowprior.examples import CorrelatedGaussian, calls_text, correlated_gaussian, nuisance_posterior, planck_nuisances
+
+
+def mean_error(res, p) -> float:
+    """The largest ``|posterior mean - exact mean| / exact sd`` over the parameters."""
+    if isinstance(p.loglike, CorrelatedGaussian):
+        mean, cov = np.zeros(p.ndim), p.loglike.cov
+    else:
+        mean, cov = nuisance_posterior(p)
+    w = res.samples.get_weights()
+    x = res.samples.iloc[:, :p.ndim].to_numpy(dtype=float)
+    return float(np.max(np.abs(w @ x / w.sum() - mean) / np.sqrt(np.diag(cov))))
 
 
 def one_run(enhanced: bool, d: int, seed: int, args) -> dict:
-    """A plain or enhanced run at dimension ``d``: calls, pull and wall time."""
+    """A plain or enhanced run at dimension ``d``: calls, pull, posterior-mean error and wall time."""
     p = correlated_gaussian(d) if args.problem == "gaussian" else planck_nuisances(d - 6)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -44,7 +57,7 @@ def one_run(enhanced: bool, d: int, seed: int, args) -> dict:
         else:
             res = fp.run(p.loglike, p.prior, d, sampler=args.sampler, nlive=args.nlive, seed=seed)
     return {"res": res, "calls": res.ncall["total"], "pull": (res.logZ - p.logZ) / res.logZerr,
-            "wall": time.perf_counter() - t0}
+            "mean": mean_error(res, p), "wall": time.perf_counter() - t0}
 
 
 def main() -> None:
@@ -63,19 +76,20 @@ def main() -> None:
     given = {int(k): int(v) for k, v in (s.split("=") for s in args.plain_calls)}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.problem}; sampler {args.sampler}, nlive {args.nlive}, "
           f"enhanced kwargs {args.enhanced_kwargs}")
-    print(f"{'d':>3s} {'seed':>4s} {'run':9s} {'calls':>40s} {'ratio':>6s} {'pull':>6s} {'wall s':>7s}", flush=True)
+    print(f"{'d':>3s} {'seed':>4s} {'run':9s} {'calls':>40s} {'ratio':>6s} {'pull':>6s} {'mean':>5s} {'wall s':>7s}",
+          flush=True)
     summary, points = {}, []
     for d in args.dims:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             plain = None if args.no_plain else one_run(False, d, seed, args)
             if plain:
                 print(f"{d:3d} {seed:4d} {'plain':9s} {plain['calls']:>40d} {'':>6s} {plain['pull']:+6.2f} "
-                      f"{plain['wall']:7.0f}", flush=True)
+                      f"{plain['mean']:5.2f} {plain['wall']:7.0f}", flush=True)
             enh = one_run(True, d, seed, args)
             base = plain["calls"] if plain else given.get(d)
             ratio = enh["calls"] / base if base else float("nan")
             print(f"{d:3d} {seed:4d} {'enhanced':9s} {calls_text(enh['res']):>40s} {ratio:6.1%} "
-                  f"{enh['pull']:+6.2f} {enh['wall']:7.0f}", flush=True)
+                  f"{enh['pull']:+6.2f} {enh['mean']:5.2f} {enh['wall']:7.0f}", flush=True)
             summary.setdefault(d, []).append((ratio, enh["pull"]))
             points.append((d, base or np.nan, enh["calls"]))
     for d, rows in summary.items():
