@@ -282,6 +282,11 @@ class DynestyDefaults:
         dynesty's ``dlogz`` in the high stage: behind the flow ``L / q`` is
         a plateau, so stopping sooner costs little accuracy ("High-stage
         stopping rules").
+    high_rwalk_from : int
+        Dimension from which the high stage random-walks instead of drawing
+        uniformly in ellipsoids: there the ellipsoids around a flow-whitened
+        cube reach far outside it, and dynesty's rejection of those draws
+        can stall a run ("Early bounds in the high stage").
     """
 
     nlive_low_unif: int = 100
@@ -296,6 +301,7 @@ class DynestyDefaults:
     high_first_update: dict = field(default_factory=lambda: {"min_eff": 50.0, "min_ncall": 0})
     tame_tail: float = 0.5
     high_dlogz: float = 1.0
+    high_rwalk_from: int = 20
 
 
 def uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
@@ -371,14 +377,14 @@ class Dynesty(SamplerAdapter):
 
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:
-        """Uniform draws with a fixed enlargement in the flow-whitened cube, starting from the check's draws.
+        """Uniform draws (a random walk from ``high_rwalk_from`` dimensions) in the flow-whitened cube, from the check's draws.
 
         Anything in ``high_sampler_kwargs`` (or ``dlogz`` in ``run_kwargs``) wins.
         """
         high = dict(high_sampler_kwargs or {})
         out = {**(settings.sampler_kwargs or {}), **high}
         if "sample" not in high:
-            out["sample"] = "unif"
+            out["sample"] = "unif" if ndim < self.defaults.high_rwalk_from else "rwalk"
             for key in ("walks", "slices"):  # settings of the MCMC methods only
                 if key not in high:
                     out.pop(key, None)
