@@ -385,9 +385,10 @@ class Dynesty(SamplerAdapter):
         out = {**(settings.sampler_kwargs or {}), **high}
         if "sample" not in high:
             out["sample"] = "unif" if ndim < self.defaults.high_rwalk_from else "rwalk"
-            for key in ("walks", "slices"):  # settings of the MCMC methods only
+            for key in ("walks", "slices"):  # dynesty's own number of steps
                 if key not in high:
                     out.pop(key, None)
+        if out.get("sample") == "unif" and "sample" not in high:  # uniform draws: fixed enlargement, early bounds
             if "bootstrap" not in high:
                 out["bootstrap"] = 0
             if self.tame(start):

@@ -93,7 +93,8 @@ def test_dynesty_high_stage_settings():
     assert high(DYNESTY, 6, {"sample": "rwalk", "walks": 50}).sampler_kwargs == {"sample": "unif", "bootstrap": 0}
     # From high_rwalk_from dimensions a random walk with dynesty's own walks, unless the user says otherwise.
     assert high(DYNESTY, d.high_rwalk_from - 1).sampler_kwargs["sample"] == "unif"
-    assert high(DYNESTY, d.high_rwalk_from, {"walks": 50}).sampler_kwargs == {"sample": "rwalk", "bootstrap": 0}
+    assert high(DYNESTY, d.high_rwalk_from, {"walks": 50}, start=HighStart(0.0, 1, None)).sampler_kwargs == {
+        "sample": "rwalk"}
     assert high(DYNESTY, 27, hk={"sample": "unif"}).sampler_kwargs == {"sample": "unif"}
     # Early ellipsoids only behind a tame flow (one piece, small tail), never over the user's first_update.
     tame = HighStart(tail=d.tame_tail, pieces=1, draws=None)
