@@ -103,3 +103,17 @@ def test_enhanced_run_fits_gaussian_prior_coordinates_through_the_probit_link():
     kinds = res.flow.spaces_[0].kinds
     assert kinds[0] == PROBIT and kinds[1] == PROBIT and set(kinds) <= {NONE, PROBIT}
     assert abs(res.logZ - truth) < 3 * res.logZerr
+
+
+def test_cube_bounds_picks_flat_and_edge_piled_coordinates_only():
+    from flowprior.flows.choice import cube_bounds
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    u = np.column_stack([rng.uniform(size=n), 0.3 + 0.02 * rng.normal(size=n), np.abs(0.05 * rng.normal(size=n)),
+                         rng.uniform(size=n)])
+    u[0, 3] = 0.0  # a sample on a face keeps its coordinate unbounded
+    w = np.ones(n)
+    assert cube_bounds(u, w) == [(0.0, 1.0), None, (0.0, 1.0), None]
+    w[0] = 0.0  # ...unless it carries no weight
+    assert cube_bounds(u, w)[3] == (0.0, 1.0)
