@@ -60,6 +60,10 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         ``nlive_low``), at most ``nlive // 5``.
     flow : "auto", "maf", "piecewise" or a flowprior flow
         "auto" trains a piecewise flow when the low run's samples cluster.
+        A MAF is also fitted with some coordinates through the probit link
+        where their marginals ask, and the better held-out fit is kept
+        (:func:`flowprior.workflows.levels.train`).  A flow object (e.g.
+        ``fp.MAF(blocks=...)``) is fitted as given.
     defensive : float
         Weight of the uniform cube mixed into the flow prior (bounds ``L / q``).
     broaden : float, optional
