@@ -388,11 +388,11 @@ class Dynesty(SamplerAdapter):
             for key in ("walks", "slices"):  # dynesty's own number of steps
                 if key not in high:
                     out.pop(key, None)
-        if out.get("sample") == "unif" and "sample" not in high:  # uniform draws: fixed enlargement, early bounds
-            if "bootstrap" not in high:
-                out["bootstrap"] = 0
-            if self.tame(start):
-                out.setdefault("first_update", dict(self.defaults.high_first_update))
+            if out["sample"] == "unif":  # uniform draws: fixed enlargement, early bounds
+                if "bootstrap" not in high:
+                    out["bootstrap"] = 0
+                if self.tame(start):
+                    out.setdefault("first_update", dict(self.defaults.high_first_update))
         if start.draws is not None and "live_points" not in out:
             out["live_points"] = live_points(start.draws, nlive)
         user = settings.run_kwargs or {}

@@ -307,7 +307,7 @@ def _unbound(xv, kind, lo, hi):
         return a - c, math.log(hi - lo) - a - c
     elif kind == PROBIT:
         z = _ndtri((xv - lo) / (hi - lo))
-        return z, 0.5 * z * z + 0.5 * math.log(2.0 * math.pi) - math.log(hi - lo)
+        return z, 0.5 * z * z + 0.5 * LOG_2PI - math.log(hi - lo)
     elif kind == LOWER:
         a = math.log(xv - lo)
         return a, -a
