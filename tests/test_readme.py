@@ -40,6 +40,7 @@ DESIGN_HEADINGS = [
     "Base broadening",
     "Growing the low stage",
     "Widening a failing flow",
+    "Rebasing a widened flow",
     "Early bounds in the high stage",
     "High-stage stopping rules",
     "Live points from the check's draws",

@@ -328,8 +328,9 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     assert [lv.nlive_low for lv in levels] == [10, 40]
     assert levels[0].broaden == 1.0 and 0 < levels[0].ess_fraction < 0.999
     # The last level: its check at broaden 1 failed, the first widening (x1.125) passed:
-    # the low run's points showed no tail there, so no wider one was checked instead.
-    assert levels[1].broaden == 1.125 and levels[1].score >= 0.999
+    # the low run's points showed no tail there, so no wider one was checked instead.  Its
+    # draws show a Gaussian too close to the widened base for a rebase to be worth a check.
+    assert levels[1].broaden == 1.125 and levels[1].score >= 0.999 and levels[1].base is None
     assert levels[1].check_calls > 200  # two checks of up to 200 draws each
     assert res.flow.base_scale_ == 1.125
     assert res.low.samples["nlive"].max() == 40
@@ -356,7 +357,7 @@ def test_an_mcmc_low_stage_widens_its_failing_flow_before_growing():
     Behind uniform sampling the failing first level grows at once (its
     base stays 1.0); here it is checked at wider bases first, and grows
     only because none reaches the (impossible) 0.999.  At a reachable
-    threshold the first level's widened flow is kept.
+    threshold the first level's widened (then rebased) flow is kept.
     """
     settings = dict(nlive=200, nlive_low=10, seed=2, broaden=1.0, sampler_kwargs={"sample": "rwalk"})
     res = fp.enhanced_run(loglike, prior_transform, D, grow_below=0.999, **settings)
@@ -365,8 +366,38 @@ def test_an_mcmc_low_stage_widens_its_failing_flow_before_growing():
     assert first.broaden > 1.0 and first.check_calls > 200 and first.score < 0.999
     kept = fp.enhanced_run(loglike, prior_transform, D, grow_below=0.95, **settings)  # 0.91 at base 1
     assert [lv.nlive_low for lv in kept.low_checks] == [10]
-    assert kept.low_checks[0].broaden > 1.0 and kept.low_checks[0].score >= 0.95
+    # Widened, it passed; rebased on the Gaussian its draws showed, it became all but the posterior.
+    assert kept.low_checks[0].base is not None and kept.low_checks[0].ess_fraction > 0.99
     assert abs(kept.logZ - TRUTH) < 3 * kept.logZerr
+
+
+def test_a_rebased_flow_resumes_from_its_record(tmp_path):
+    """The widened, then rebased, flow of an MCMC low stage: a rerun on the same outdir rebuilds it from the record."""
+    settings = dict(nlive=200, nlive_low=10, seed=2, broaden=1.0, sampler_kwargs={"sample": "rwalk"}, grow_below=0.95)
+    res = fp.enhanced_run(loglike, prior_transform, D, outdir=tmp_path / "run", **settings)
+    mean, cov = res.low_checks[0].base
+    assert np.allclose(res.flow.base_[0][0], mean) and np.allclose(res.flow.base_[1][0], np.linalg.cholesky(cov))
+    counter = Counting()
+    again = fp.enhanced_run(counter, prior_transform, D, outdir=tmp_path / "run", **settings)
+    assert counter.calls == again.ncall["fingerprint"] > 0 and again.logZ == res.logZ
+    assert np.array_equal(again.flow.base_[1], res.flow.base_[1]) and again.low_checks == res.low_checks
+
+
+def test_a_rebase_that_checks_worse_is_dropped(monkeypatch):
+    """A rebased base far narrower than the posterior scores worse than the widened flow: the widened one is kept.
+
+    Its check still counts: the level's calls include a third check.
+    """
+    import flowprior.workflows.widening as widening
+
+    monkeypatch.setattr(widening, "latent_gaussian", lambda z, log_ratio: (np.zeros(z.shape[1]), 0.01 * np.eye(z.shape[1])))
+    settings = dict(nlive=200, nlive_low=10, seed=2, broaden=1.0, sampler_kwargs={"sample": "rwalk"})
+    res = fp.enhanced_run(loglike, prior_transform, D, grow_below=0.95, **settings)
+    check = res.low_checks[0]
+    assert check.base is None and check.broaden > 1.0 and check.score >= 0.95
+    assert res.flow.base_ is None and res.flow.base_scale_ == check.broaden
+    assert check.check_calls > 2 * 200 and res.ncall["check"] == check.check_calls
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
 
 
 def test_last_level_that_still_fails_warns(monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 from scipy.special import logsumexp, ndtr, ndtri
 
 from flowprior.flows import fast
@@ -88,7 +89,7 @@ class FlowDensity:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(...) or flowprior.load(...)")
 
     def _finish(self) -> None:
-        self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_)
+        self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_, self.base_)
 
     @property
     def base_scale_(self):
@@ -100,6 +101,12 @@ class FlowDensity:
         return self.__dict__.get("_base_scale", 1.0)
 
     @property
+    def base_(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The Gaussian base's ``(mean, cholesky)`` per piece, shapes (K, d) and (K, d, d), set by
+        :meth:`rebased`; None for the standard base.  :attr:`base_scale_` multiplies the Cholesky factor."""
+        return self.__dict__.get("_base")
+
+    @property
     def piece_scales_(self) -> np.ndarray:
         """The base scale of each piece, shape ``(len(pieces_),)``."""
         self._check_fitted()
@@ -108,7 +115,8 @@ class FlowDensity:
     def broadened(self, scale) -> "FlowDensity":
         """The same trained flow with its Gaussian base widened by ``scale``.
 
-        Every piece's base ``N(0, I)`` becomes ``N(0, scale^2 I)``: the density
+        Every piece's base ``N(0, I)`` becomes ``N(0, scale^2 I)`` (a
+        :meth:`rebased` base ``N(m, L L^T)`` becomes ``N(m, scale^2 L L^T)``): the density
         is still exact, ``q_s(x) = N(f(x); 0, scale^2 I) |det df/dx|``, and the
         prior transform is ``f^-1(scale * Phi^-1(u))``.  For a flow close to a
         Gaussian this inflates its covariance by ``scale^2``; in general it
@@ -140,6 +148,57 @@ class FlowDensity:
                              f"({len(self.pieces_)}), got {scale!r}")
         out = copy.copy(self)
         out._base_scale = float(arr) if arr.ndim == 0 else arr.copy()
+        out._finish()
+        return out
+
+    def rebased(self, mean, cov) -> "FlowDensity":
+        """The same trained flow with the Gaussian base ``N(mean, cov)`` instead of ``N(0, I)``.
+
+        Where a flow misses a posterior's width or centre, the posterior seen
+        through the flow (in its base coordinates) is close to a Gaussian
+        other than the standard one; with that Gaussian as its base the flow
+        is that much closer to the posterior.  The density stays exact,
+        ``q(x) = N(f(x); mean, cov) |det df/dx|``, and the prior transform is
+        ``f^-1(mean + L Phi^-1(u))`` with ``L L^T = cov``.  A later
+        :meth:`broadened` multiplies ``L`` by its scale.
+
+        Parameters
+        ----------
+        mean : array_like of shape (d,)
+        cov : array_like of shape (d, d)
+            Symmetric positive definite.
+
+        Returns
+        -------
+        A new flow sharing the trained networks, its base scale reset to 1.
+
+        Example
+        -------
+        >>> import numpy as np, flowprior as fp
+        >>> flow = fp.MAF(n_transforms=1, max_epochs=5).fit(np.random.default_rng(0).normal(size=(200, 2)))
+        >>> wide = flow.rebased(np.zeros(2), np.diag([4.0, 1.0]))
+        >>> bool(np.isclose(wide.log_prob(np.zeros(2)), flow.log_prob(np.zeros(2)) - np.log(2)))
+        True
+        """
+        import copy
+
+        self._check_fitted()
+        if len(self.pieces_) != 1:
+            raise ValueError(f"rebased: a flow of {len(self.pieces_)} pieces has one base per piece; "
+                             "rebase a single-piece flow")
+        d = self.ndim_
+        mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
+        if mean.shape != (d,) or not np.all(np.isfinite(mean)):
+            raise ValueError(f"mean: expected {d} finite numbers, got shape {mean.shape}")
+        try:
+            tril = np.linalg.cholesky(cov) if cov.shape == (d, d) and np.allclose(cov, cov.T) else None
+        except np.linalg.LinAlgError:
+            tril = None
+        if tril is None or not np.all(np.isfinite(tril)):
+            raise ValueError(f"cov: expected a symmetric positive definite ({d}, {d}) matrix, got shape {cov.shape}")
+        out = copy.copy(self)
+        out._base_scale = 1.0
+        out._base = (mean[None].copy(), tril[None].copy())
         out._finish()
         return out
 
@@ -277,6 +336,24 @@ class FlowDensity:
         one.logw[k] = 0.0
         return one.log_prob(x)
 
+    def base_coordinates(self, theta) -> np.ndarray:
+        """Where ``theta`` lands in the base of its most responsible piece, in standard-normal units.
+
+        ``Phi`` of these is :meth:`inverse_transform` (before a piecewise
+        flow's slab rescaling); unlike it, they keep their precision far in
+        the tails.  A :meth:`broadened` or :meth:`rebased` base's affine map
+        is undone, so they are standard normal under the flow.
+        """
+        self._check_fitted()
+        x, single = self._points(theta)
+        z, _ = self._base_and_piece(x)
+        return z[0] if single else z
+
+    def _base_and_piece(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
+        piece = self._piece_of(x)
+        return self._fast.to_base(x, piece), piece
+
     def inverse_transform(self, theta) -> np.ndarray:
         """Map parameters back to the unit hypercube.
 
@@ -292,9 +369,8 @@ class FlowDensity:
         """
         self._check_fitted()
         x, single = self._points(theta)
-        check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
-        piece = self._piece_of(x)
-        u = ndtr(self._fast.to_base(x, piece))
+        z, piece = self._base_and_piece(x)
+        u = ndtr(z)
         if len(self.pieces_) > 1:
             left = slab_left(self._fast.cumw)
             u[:, 0] = left[piece] + u[:, 0] * self.weights_[piece]
@@ -327,12 +403,14 @@ class FlowDensity:
         out = np.full(len(x), -np.inf)
         xi = x[inside]
         lps = []
-        for flow, space, w, s in zip(self._torch_pieces(), self.spaces_, self.weights_, self.piece_scales_):
+        for k, (flow, space, w) in enumerate(zip(self._torch_pieces(), self.spaces_, self.weights_)):
             y, logdet = space.to_real(xi)
             with torch.no_grad():
                 z, ladj = flow().transform.call_and_ladj(torch.as_tensor(y, dtype=torch.float64))
-            z = z.numpy() / s
-            lp = ladj.numpy() - 0.5 * np.sum(z**2, axis=1) - z.shape[1] * (np.log(s) + 0.5 * np.log(2 * np.pi))
+            shift, tril = self._fast.bshift[k], self._fast.btril[k]
+            z = solve_triangular(tril, (z.numpy() - shift).T, lower=True).T
+            lp = (ladj.numpy() - 0.5 * np.sum(z**2, axis=1) - np.sum(np.log(np.diag(tril)))
+                  - z.shape[1] * 0.5 * np.log(2 * np.pi))
             with np.errstate(divide="ignore"):
                 lps.append(np.log(w) + lp + logdet)
         out[inside] = logsumexp(np.stack(lps), axis=0)
@@ -347,7 +425,8 @@ class FlowDensity:
         if len(self.pieces_) > 1:
             left = slab_left(cumw)
             u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
-        z = self.piece_scales_[piece][:, None] * np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
+        y = np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
+        z = self._fast.bshift[piece] + np.einsum("nij,nj->ni", self._fast.btril[piece], y)
         x = np.empty_like(u)
         for k, (flow, space) in enumerate(zip(self._torch_pieces(), self.spaces_)):
             rows = piece == k

@@ -56,14 +56,15 @@ class FastFlow:
     logw: np.ndarray  # (K,)
     cumw: np.ndarray  # (K,)
     hmax: int
-    scale: np.ndarray = None  # (K,) standard deviation of each piece's Gaussian base (> 1 broadens it)
+    bshift: np.ndarray = None  # (K, d) mean of each piece's Gaussian base
+    btril: np.ndarray = None  # (K, d, d) its lower-triangular Cholesky factor (scale * I when broadened)
 
     @property
     def args(self) -> tuple:
         return (
             self.w, self.b, self.woff, self.boff, self.nin, self.nout, self.nlayers,
             self.ready, self.pos2feat, self.n_transforms, self.kinds, self.lo, self.hi,
-            self.mean, self.chol, self.logw, self.cumw, self.hmax, self.scale,
+            self.mean, self.chol, self.logw, self.cumw, self.hmax, self.bshift, self.btril,
         )
 
     def prior_transform(self, u: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -83,7 +84,7 @@ class FastFlow:
         return _log_prob(x, *self.args)
 
     def to_base(self, x: np.ndarray, piece: np.ndarray) -> np.ndarray:
-        """Standard-normal coordinates of ``x`` under the given pieces (base divided by ``scale``)."""
+        """Standard-normal coordinates of ``x`` under the given pieces (the base's affine map undone)."""
         z = np.empty_like(x)
         _to_base(x, piece, z, *self.args)
         return z
@@ -143,8 +144,12 @@ def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndar
     return ws, bs, ready, pos2feat
 
 
-def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0) -> FastFlow:
-    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and base scale(s)."""
+def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0, base=None) -> FastFlow:
+    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and Gaussian base.
+
+    Piece ``k``'s base is ``N(shift_k, scale_k^2 T_k T_k^T)``, where ``base``
+    holds ``(shift, T)`` of shapes (K, d) and (K, d, d) (default: 0 and I).
+    """
     d = len(spaces[0].lo)
     wlist, blist, readies, orders, layout = [], [], [], [], []
     for flow in pieces:
@@ -185,8 +190,15 @@ def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0) -> FastFl
         kinds=spaces[0].kinds, lo=spaces[0].lo.copy(), hi=spaces[0].hi.copy(),
         mean=np.array([s.mean for s in spaces]), chol=np.array([s.chol for s in spaces]),
         logw=logw, cumw=np.cumsum(weights), hmax=hmax,
-        scale=np.broadcast_to(np.asarray(scale, dtype=float), (len(pieces),)).copy(),
+        **_base_arrays(len(pieces), d, scale, base),
     )
+
+
+def _base_arrays(n_pieces: int, d: int, scale, base) -> dict:
+    """``bshift`` and ``btril`` of :class:`FastFlow` from per-piece scales and an optional ``(shift, T)``."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=float), (n_pieces,))
+    shift, tril = (np.zeros((n_pieces, d)), np.broadcast_to(np.eye(d), (n_pieces, d, d))) if base is None else base
+    return {"bshift": np.array(shift, dtype=float), "btril": scale[:, None, None] * np.asarray(tril, dtype=float)}
 
 
 # --------------------------------------------------------------------------- kernels
@@ -358,7 +370,7 @@ def _ndtri(p):
 
 @njit(cache=True)
 def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers, n_transforms,
-                    kinds, lo, hi, mean, chol, scale):
+                    kinds, lo, hi, mean, chol, bshift, btril):
     d = xrow.shape[0]
     lp = 0.0
     for i in range(d):
@@ -374,16 +386,19 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
         lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h)
         for i in range(d):
             yrow[i] = tmp[i]
-    s = scale[k]
+    # The base N(bshift_k, T T^T): forward substitution z = T^-1 (y - bshift_k).
     for i in range(d):
-        zrow[i] = yrow[i] / s
-        lp += -0.5 * zrow[i] * zrow[i] - math.log(s) - 0.5 * LOG_2PI
+        acc = yrow[i] - bshift[k, i]
+        for j in range(i):
+            acc -= btril[k, i, j] * zrow[j]
+        zrow[i] = acc / btril[k, i, i]
+        lp += -0.5 * zrow[i] * zrow[i] - math.log(btril[k, i, i]) - 0.5 * LOG_2PI
     return lp
 
 
 @njit(cache=True)
 def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo, hi,
-              mean, chol, logw, cumw, hmax, scale):
+              mean, chol, logw, cumw, hmax, bshift, btril):
     n, d = x.shape
     K = logw.shape[0]
     out = np.empty(n)
@@ -404,7 +419,7 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
         m = -np.inf
         for k in range(K):
             lps[k] = logw[k] + _piece_log_prob(x[r], k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout,
-                                               nlayers, n_transforms, kinds, lo, hi, mean, chol, scale)
+                                               nlayers, n_transforms, kinds, lo, hi, mean, chol, bshift, btril)
             if lps[k] > m:
                 m = lps[k]
         if m == -np.inf:
@@ -419,19 +434,19 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
 
 @njit(cache=True)
 def _to_base(x, piece, z, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-             hi, mean, chol, logw, cumw, hmax, scale):
+             hi, mean, chol, logw, cumw, hmax, bshift, btril):
     n, d = x.shape
     h = np.empty((max(woff.shape[1] - 1, 1), hmax))
     yrow = np.empty(d)
     tmp = np.empty(d)
     for r in range(n):
         _piece_log_prob(x[r], piece[r], z[r], yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers,
-                        n_transforms, kinds, lo, hi, mean, chol, scale)
+                        n_transforms, kinds, lo, hi, mean, chol, bshift, btril)
 
 
 @njit(cache=True)
 def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-                     hi, mean, chol, logw, cumw, hmax, scale):
+                     hi, mean, chol, logw, cumw, hmax, bshift, btril):
     """Rows of the unit cube -> parameters. Returns False (and stops) on u outside [0, 1]."""
     n, d = u.shape
     K = logw.shape[0]
@@ -455,9 +470,14 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
         if K > 1:
             u0 = (u0 - left) / width if width > 0.0 else 0.5
             u0 = min(max(u0, 0.0), 1.0)
-        zrow[0] = scale[k] * _ndtri(u0)
+        yrow[0] = _ndtri(u0)
         for i in range(1, d):
-            zrow[i] = scale[k] * _ndtri(u[r, i])
+            yrow[i] = _ndtri(u[r, i])
+        for i in range(d):  # the base's affine map: z = bshift_k + T_k y
+            acc = bshift[k, i]
+            for j in range(i + 1):
+                acc += btril[k, i, j] * yrow[j]
+            zrow[i] = acc
         for t in range(n_transforms - 1, -1, -1):
             g = k * n_transforms + t
             _inverse_transform(zrow, yrow, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done)

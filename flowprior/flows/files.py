@@ -106,6 +106,7 @@ def save(flow, path) -> None:
         "silhouette": {str(k): v for k, v in getattr(flow, "silhouette_", {}).items()},
         "n_clusters": getattr(flow, "n_clusters_", None),
         "base_scale": np.asarray(flow.base_scale_, dtype=float).tolist(),
+        "base": None if flow.base_ is None else [np.asarray(a, dtype=float).tolist() for a in flow.base_],
     }
     text = json.dumps(meta)
     header = {_KEY: text, _SUM: _digest(text, tensors)}

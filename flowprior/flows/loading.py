@@ -78,7 +78,18 @@ def load(path):
             flow._base_scale = base_scale
         elif base_scale != 1.0:
             flow._base_scale = float(base_scale)
+        if meta.get("base") is not None:  # FlowDensity.rebased
+            flow._base = _base(meta["base"], len(pieces), ndim)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
     flow._finish()
     return flow
+
+
+def _base(value, n_pieces: int, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """A saved :meth:`~flowprior.flows.base.FlowDensity.rebased` base, checked: (mean, cholesky) per piece."""
+    mean, tril = (np.asarray(a, dtype=float) for a in value)
+    ok = mean.shape == (n_pieces, ndim) and tril.shape == (n_pieces, ndim, ndim) and np.all(np.isfinite(tril))
+    if not (ok and np.all(np.isfinite(mean)) and np.all(np.diagonal(tril, axis1=1, axis2=2) > 0)):
+        raise ValueError("base is not a finite mean and lower-triangular factor with a positive diagonal per piece")
+    return mean, np.tril(tril)

@@ -147,7 +147,8 @@ def _grow(plan: Plan, levels: list, n_low: int):
         base = plan.broaden if plan.broaden is not None else plan.adapter.broaden(
             plan.ndim, n_low, plan.settings.sampler_kwargs, DEFAULTS.broaden)
         scale = float(base) if draws is None or levels[-1].broaden is None else levels[-1].broaden
-        sp = stage_prior(plan, level.trained, scale, None if draws is None else levels[-1].masses)
+        sp = stage_prior(plan, level.trained, scale, *((None, None) if draws is None else
+                                                        (levels[-1].masses, levels[-1].base)))
         if plan.grow_below is None:
             return level, sp, None, verified
         nxt = next_level(n_low, plan.nlive)

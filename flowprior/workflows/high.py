@@ -92,7 +92,7 @@ def warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
 
 def warn_if_poor_flow(plan: Plan, check: LowCheck, scale: float) -> None:
     """Warn when the accepted flow (at base width ``scale``) failed its check: the low stage cannot grow further."""
-    if plan.grow_below is None or check.score >= plan.grow_below:
+    if plan.grow_below is None or check.score >= plan.grow_below or check.base is not None:
         return
     warnings.warn(
         f"the flow from the low-resolution run (nlive_low {check.nlive_low}, base scale "

@@ -41,8 +41,8 @@ def next_level(n_low: int, nlive: int) -> int | None:
 
 
 def accept(level: LowCheck, grow_below: float | None, nxt: int | None) -> bool:
-    """Whether to keep this level's flow: it passed its check, or nlive_low cannot grow."""
-    return grow_below is None or level.score >= grow_below or nxt is None
+    """Whether to keep this level's flow: it passed its check (a rebased flow did), or nlive_low cannot grow."""
+    return grow_below is None or level.score >= grow_below or level.base is not None or nxt is None
 
 
 def recorded_levels(plan: Plan) -> tuple[list[LowCheck], int]:

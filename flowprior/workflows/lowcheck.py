@@ -56,6 +56,10 @@ class LowCheck:
         draws, which set the high stage's piece weights
         (:mod:`flowprior.workflows.mixing`); None for one-piece flows, failing
         levels and records written before it was kept.
+    base : list or None
+        ``[mean, cov]`` of the Gaussian base the accepted flow was rebased on
+        (:mod:`flowprior.workflows.rebase`); the fields above then describe
+        the rebased flow.  None where the flow kept its standard base.
 
     The level passes when ``score = ess_fraction / perfect`` reaches the
     threshold: broadening, which the high stage wants, lowers the raw ESS of
@@ -70,6 +74,7 @@ class LowCheck:
     broaden: float | None = None
     tail: float | None = None
     masses: list | None = None
+    base: list | None = None
 
     @property
     def score(self) -> float:

@@ -34,6 +34,9 @@ class EnhancedDefaults:
         the low stage cannot grow ("Widening a failing flow").
     widen_tail : float
         Largest tail (nats) a widened flow may keep.
+    rebase_gain : float
+        Least KL divergence (nats) that rebasing a widened flow must be
+        expected to remove for its check to be paid ("Rebasing a widened flow").
     """
 
     min_nlive_low: int = 5
@@ -42,6 +45,7 @@ class EnhancedDefaults:
     grow_below: float = 0.6
     widen: tuple = (1.125, 1.25, 1.5, 2.25)
     widen_tail: float = 1.0
+    rebase_gain: float = 0.1
 
 
 DEFAULTS = EnhancedDefaults()

@@ -7,8 +7,10 @@ score.  A flow that fails where the low stage cannot grow, or (for samplers
 whose adapter asks) passes but shows a tail, has its base widened along
 ``EnhancedDefaults.widen``: the low run's points show, at no likelihood
 cost, which widths cannot help, so those are not paid a check
-(docs/design.md, "Widening a failing flow").  Behind a piecewise flow the
-check's weights then re-estimate the pieces' masses (:mod:`flowprior.workflows.mixing`).
+(docs/design.md, "Widening a failing flow").  A widened one-piece flow is
+then tried rebased on the Gaussian its check's draws show
+(:mod:`flowprior.workflows.rebase`).  Behind a piecewise flow the check's
+weights re-estimate the pieces' masses (:mod:`flowprior.workflows.mixing`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from flowprior.workflows.levels import Level, accept
 from flowprior.workflows.lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
 from flowprior.workflows.mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
 from flowprior.workflows.plan import DEFAULTS, Plan
+from flowprior.workflows.rebase import latent_gaussian, rebase_gain
 from flowprior.workflows.repartition import RepartitionedLikelihood
 
 
@@ -50,14 +53,17 @@ class StagePrior:
     like: RepartitionedLikelihood
 
 
-def stage_prior(plan: Plan, trained: FlowDensity, scale: float, masses=None) -> StagePrior:
+def stage_prior(plan: Plan, trained: FlowDensity, scale: float, masses=None, base=None) -> StagePrior:
     """``trained`` widened by ``scale`` as the high stage's prior, with its repartitioned likelihood.
 
     A piecewise flow's pieces are widened one by one and weighted by
     ``masses`` (default: the low run's) times their widening volume
-    (:mod:`flowprior.workflows.mixing`).
+    (:mod:`flowprior.workflows.mixing`).  ``base``, ``[mean, cov]``,
+    rebases the flow first (:mod:`flowprior.workflows.rebase`).
     """
     ndim = int(plan.ndim)
+    if base is not None:
+        trained = trained.rebased(*base)
     scales = piece_scales(trained, scale, ndim)
     wide = trained.broadened(scales) if np.any(np.asarray(scales) != 1) else trained
     if len(trained.pieces_) > 1:
@@ -86,10 +92,14 @@ def check_level(plan: Plan, level: Level, sp: StagePrior, nxt: int | None) -> Ch
     ``nxt`` is the next level's ``nlive_low``, None where the low stage cannot grow.
     Behind an MCMC low stage a failing flow is widened first, and grows
     only where no width passes (docs/design.md, "Widening a failing flow").
+    A widened one-piece flow that is kept is tried rebased (:func:`_rebase`).
     """
     # An MCMC low stage costs far more per live point than the check's draws: widen before growing.
     widen_first = plan.adapter.mcmc(int(plan.ndim), plan.settings.sampler_kwargs)
+    base_scale = sp.scale
     sp, record, draws = _check_and_widen(plan, level, sp, can_grow=nxt is not None and not widen_first)
+    if sp.scale > base_scale and len(level.trained.pieces_) == 1 and accept(record, plan.grow_below, nxt):
+        sp, draws = _rebase(plan, level, sp, base_scale, record, draws)
     if len(level.trained.pieces_) > 1 and not plan.defensive and accept(record, plan.grow_below, nxt):
         sp, draws = _reweigh_pieces(plan, level, sp, record, draws)
     return Checked(record, sp, draws)
@@ -162,6 +172,41 @@ def _tail_at(plan: Plan, trained: FlowDensity, low_points: tuple, log_z: float):
         return low_tail(*low_points, stage_prior(plan, trained, c).prior.log_prob, log_z) - bound
 
     return tail_at
+
+
+def _rebase(plan: Plan, level: Level, sp: StagePrior, scale: float, record: LowCheck, draws: dict):
+    """A widened flow rebased on the Gaussian its check's draws show, at width ``scale``, where that is better.
+
+    A rebase expected to gain less than ``rebase_gain`` nats is not checked.
+    The rebased flow is checked like the others; it replaces the widened one
+    if its ESS fraction is higher and it shows no tail beyond ``widen_tail``
+    (or the widened flow's), and ``record`` then describes it
+    (docs/design.md, "Rebasing a widened flow").
+    """
+    ndim, trained = int(plan.ndim), level.trained
+
+    def fit():
+        ok = np.isfinite(draws["logl"])
+        u = draws["u"][ok]
+        log_ratio = draws["logl"][ok] + sp.prior.log_prob(u) - trained.log_prob(u)
+        return latent_gaussian(trained.base_coordinates(u), log_ratio)
+
+    base = on_root(plan.comm, fit)
+    if base is None or rebase_gain(*base, sp.scale, scale) < DEFAULTS.rebase_gain:
+        return sp, draws
+    new = stage_prior(plan, trained, scale, base=base)
+    ess, calls, new_draws = on_root(plan.comm, lambda: check_flow(new.like, ndim, len(draws["v"]),
+                                                                  plan.streams(level.n_low, 100), plan.pool))
+    record.check_calls += calls
+    low = level.low
+    low_points = (low.samples_u, low.samples.logL.to_numpy(dtype=float), low.samples.get_weights())
+    tail = on_root(plan.comm, lambda: tail_excess(new_draws["logl"], *low_points, new.prior.log_prob, scale, ndim))
+    if not (ess > record.ess_fraction and tail <= max(DEFAULTS.widen_tail, record.tail)):
+        return sp, draws
+    record.tail, record.ess_fraction, record.broaden = tail, ess, scale
+    record.perfect = perfect_ess(trained.weights_, scale, ndim)
+    record.base = [base[0].tolist(), base[1].tolist()]
+    return new, new_draws
 
 
 def _reweigh_pieces(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws: dict):
