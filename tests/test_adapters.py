@@ -119,6 +119,10 @@ def test_polychord_high_stage_settings():
     assert "first_update" not in high(POLYCHORD, 6, start=HighStart(0.0, 1, None)).sampler_kwargs
     assert high(POLYCHORD, 6).sampler_kwargs == {"num_repeats": 3}
     assert high(POLYCHORD, 6, hk={"num_repeats": 9}).sampler_kwargs == {"num_repeats": 9}
+    # From 20 dimensions, ndim repeats (ndim // 2 left its posterior means 0.11-0.15 widths off at d = 24-30).
+    assert high(POLYCHORD, 19).sampler_kwargs == {"num_repeats": 9}
+    assert high(POLYCHORD, 24).sampler_kwargs == {"num_repeats": 24}
+    assert high(POLYCHORD, 24, hk={"num_repeats": 5}).sampler_kwargs == {"num_repeats": 5}
 
 
 def test_base_width_after_small_uniform_low_stages():

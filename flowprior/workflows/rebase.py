@@ -29,6 +29,17 @@ def quadratic_terms(z: np.ndarray) -> np.ndarray:
     return np.hstack([np.ones((len(z), 1)), z, z[:, i] * z[:, j]])
 
 
+def draws_needed(ndim: int) -> int:
+    """Finite draws :func:`latent_gaussian` needs in ``ndim`` dimensions: ``DRAWS_PER_TERM`` per coefficient.
+
+    Example
+    -------
+    >>> draws_needed(18), draws_needed(27)
+    (380, 812)
+    """
+    return DRAWS_PER_TERM * (1 + ndim + ndim * (ndim + 1) // 2)
+
+
 def latent_gaussian(z: np.ndarray, log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The Gaussian ``N(mean, cov)`` whose log-density, minus ``log N(z; 0, I)``, best fits ``log_ratio``.
 
@@ -57,9 +68,9 @@ def latent_gaussian(z: np.ndarray, log_ratio: np.ndarray) -> tuple[np.ndarray, n
     z, y = np.asarray(z, dtype=float), np.asarray(log_ratio, dtype=float)
     ok = np.isfinite(y) & np.all(np.isfinite(z), axis=1)
     d = z.shape[1]
-    x = quadratic_terms(z[ok])
-    if ok.sum() < DRAWS_PER_TERM * x.shape[1]:
+    if ok.sum() < draws_needed(d):
         return None
+    x = quadratic_terms(z[ok])
     beta = np.linalg.lstsq(x, y[ok], rcond=None)[0]
     q = np.zeros((d, d))
     q[np.triu_indices(d)] = beta[1 + d:]

@@ -27,7 +27,7 @@ from flowprior.workflows.levels import Level, accept
 from flowprior.workflows.lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
 from flowprior.workflows.mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
 from flowprior.workflows.plan import DEFAULTS, Plan
-from flowprior.workflows.rebase import latent_gaussian, rebase_gain
+from flowprior.workflows.rebase import draws_needed, latent_gaussian, rebase_gain
 from flowprior.workflows.repartition import RepartitionedLikelihood
 
 
@@ -184,11 +184,10 @@ def _rebase(plan: Plan, level: Level, sp: StagePrior, scale: float, record: LowC
     (docs/design.md, "Rebasing a widened flow").
     """
     ndim, trained = int(plan.ndim), level.trained
+    u, logl = _fit_draws(plan, level, sp, record, draws)
 
     def fit():
-        ok = np.isfinite(draws["logl"])
-        u = draws["u"][ok]
-        log_ratio = draws["logl"][ok] + sp.prior.log_prob(u) - trained.log_prob(u)
+        log_ratio = logl + sp.prior.log_prob(u) - trained.log_prob(u)
         return latent_gaussian(trained.base_coordinates(u), log_ratio)
 
     base = on_root(plan.comm, fit)
@@ -207,6 +206,27 @@ def _rebase(plan: Plan, level: Level, sp: StagePrior, scale: float, record: LowC
     record.perfect = perfect_ess(trained.weights_, scale, ndim)
     record.base = [base[0].tolist(), base[1].tolist()]
     return new, new_draws
+
+
+def _fit_draws(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws: dict):
+    """The check's draws inside the cube (``u``, ``logl``), topped up with more draws of ``sp`` where the fit needs them.
+
+    The quadratic's coefficients grow as ``d^2 / 2``: from about 20 dimensions
+    a check of ``nlive`` draws is too small, and the few hundred calls more
+    are a small part of such a run.  They count as check calls.
+    """
+    ok = np.isfinite(draws["logl"])
+    u, logl = draws["u"][ok], draws["logl"][ok]
+    short = draws_needed(int(plan.ndim)) - len(u)
+    if short > 0:
+        inside = max(ok.mean(), 0.5)
+        n = int(np.ceil(1.1 * short / inside))
+        _, calls, more = on_root(plan.comm, lambda: check_flow(sp.like, int(plan.ndim), n,
+                                                               plan.streams(level.n_low, 101), plan.pool))
+        record.check_calls += calls
+        keep = np.isfinite(more["logl"])
+        u, logl = np.vstack([u, more["u"][keep]]), np.concatenate([logl, more["logl"][keep]])
+    return u, logl
 
 
 def _reweigh_pieces(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws: dict):
