@@ -1,7 +1,7 @@
 """flowprior: trained normalizing flows as nested-sampling priors.
 
-Masked autoregressive flows (:class:`MAF`) and piecewise flows
-(:class:`PiecewiseFlow`, one MAF per cluster) fitted to weighted samples on a
+Masked autoregressive flows (:class:`MAF`), neural spline flows (:class:`NSF`)
+and piecewise flows (:class:`PiecewiseFlow`, one flow per cluster) fitted to weighted samples on a
 bounded space, each a deterministic unit-hypercube -> parameter transform with
 an exact log-density, fast enough to be called once per point by dynesty or
 PolyChord; the enhanced (flow-prior) nested-sampling workflow; likelihood
@@ -13,6 +13,7 @@ from flowprior.flows.base import FlowDensity
 from flowprior.flows.loading import load
 from flowprior.workflows.lock import OutdirInUse
 from flowprior.flows.maf import MAF
+from flowprior.flows.nsf import NSF
 from flowprior.marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.priors import GaussianPrior, LogUniformPrior, UniformPrior
@@ -22,7 +23,7 @@ from flowprior.flows.spaces import Space
 from flowprior.workflows import enhanced_run, run
 
 __all__ = [
-    "MAF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",
+    "MAF", "NSF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",
     "reweight", "Reweighted",
     "kl_divergence", "model_dimensionality", "Estimate", "MarginalLikelihood", "JointLikelihood",
     "UniformPrior", "LogUniformPrior", "GaussianPrior",

@@ -87,6 +87,17 @@ def test_piecewise_training(chains):
     assert isinstance(fp.load(chains / "pw.flow"), fp.PiecewiseFlow)
 
 
+def test_spline_training(chains):
+    r = flowprior("train", "run", "--flow", "nsf", "--bins", "5", "--params", "a", "b", "--max-epochs", "30",
+                  "--quiet", "-o", "nsf.flow", cwd=chains)
+    assert r.returncode == 0, r.stderr
+    assert "trained NSF" in r.stdout
+    flow = fp.load(chains / "nsf.flow")
+    assert isinstance(flow, fp.NSF) and flow.bins == 5
+    r = flowprior("train", "run", "--bins", "5", "-o", "x.flow", cwd=chains)
+    assert r.returncode == 1 and "--bins needs --flow nsf" in r.stderr
+
+
 def test_error_is_one_line_without_traceback_unless_debug(chains):
     r = flowprior("info", "missing.flow", cwd=chains)
     assert r.returncode == 1

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import ndtri
 
 import flowprior as fp
-from flowprior.flows.fast import _ndtri
+from flowprior.flows.links import ndtri as _ndtri
 
 
 def test_normal_quantile_matches_scipy():

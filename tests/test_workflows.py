@@ -98,6 +98,17 @@ def test_bad_input():
         fp.run(loglike, lambda u: u[:2], D, nlive=20, seed=0)
     with pytest.raises(ValueError, match="prior_transform returned non-finite values"):
         fp.run(loglike, lambda u: np.full(D, np.inf), D, nlive=20, seed=0)
+    # A misspelt flow is refused before the low stage runs: the likelihood is never called.
+    counter = Counting()
+    with pytest.raises(ValueError, match=r"flow: expected one of \['auto', 'maf', 'nsf', 'piecewise'\]"):
+        fp.enhanced_run(counter, prior_transform, D, nlive=100, flow="nfs")
+    assert counter.calls == 0
+
+
+def test_enhanced_run_with_a_spline_flow():
+    res = fp.enhanced_run(loglike, prior_transform, D, nlive=200, seed=1, flow="nsf")
+    assert isinstance(res.flow, fp.NSF) and res.flow.bins == 8
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
 
 
 def test_repartitioned_likelihood_pickles(enhanced):

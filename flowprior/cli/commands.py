@@ -36,15 +36,17 @@ chains/planck_dead-birth.txt and chains/planck.paramnames)."""
 
 # -------------------------------------------------------------- commands
 def cmd_train(args) -> None:
-    from flowprior import MAF
-    from flowprior import PiecewiseFlow
+    from flowprior import MAF, NSF, PiecewiseFlow
 
     check_output(args.output)
     samples, _ = read_chains(args.chains)
     sub, params = select(samples, args.params)
     bounds = parse_bounds(args.bounds, params)
+    if args.bins is not None and args.flow != "nsf":
+        raise CLIError("--bins needs --flow nsf")
+    bins = (8 if args.bins is None else args.bins) if args.flow == "nsf" else None
     common = dict(n_transforms=args.n_transforms, hidden_features=tuple(args.hidden), max_epochs=args.max_epochs,
-                  seed=args.seed, progress=not args.quiet)
+                  bins=bins, seed=args.seed, progress=not args.quiet)
     if args.piecewise:
         clusters = "auto" if args.clusters == "auto" else _int(args.clusters, "--clusters")
         flow = PiecewiseFlow(clusters=clusters, split=args.split, n_jobs=args.n_jobs, **common)
@@ -53,7 +55,7 @@ def cmd_train(args) -> None:
             raise CLIError("--clusters needs --piecewise")
         if args.split != 2:
             raise CLIError("--split needs --piecewise")
-        flow = MAF(**common)
+        flow = (NSF if bins else MAF)(**common)
     t0 = time.perf_counter()
     try:
         flow.fit(sub, bounds=bounds)
@@ -228,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
 
     t = sub.add_parser("train", help="train a flow on chains", formatter_class=raw,
-                       description="Train a MAF (or a piecewise flow) on weighted chains and save it.",
+                       description="Train a MAF or an NSF (or a piecewise flow of either) on weighted chains and save it.",
                        epilog="example:\n  flowprior train chains/planck --params omegabh2 omegach2 ns "
                               "--bounds prior.yaml -o planck.flow\n\nprior.yaml:\n  omegabh2: [0.005, 0.1]\n"
                               "  ns: [0.8, 1.2]\n  tau: [0.01, null]   # null: open side")
@@ -237,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bounds", nargs="+", metavar="SPEC",
                    help="a YAML/JSON file {name: [lo, hi]} or name=lo,hi items (empty side = open); default "
                         "unbounded")
+    t.add_argument("--flow", choices=["maf", "nsf"], default="maf",
+                   help="affine transforms (maf, the default) or rational-quadratic splines (nsf)")
+    t.add_argument("--bins", type=int, help="with --flow nsf: spline bins (default 8)")
     t.add_argument("--piecewise", action="store_true", help="one flow per cluster of the samples")
     t.add_argument("--clusters", default="auto", help="with --piecewise: 'auto' (silhouette) or a number")
     t.add_argument("--split", type=int, default=2,

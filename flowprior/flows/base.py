@@ -10,6 +10,7 @@ from scipy.linalg import solve_triangular
 from scipy.special import logsumexp, ndtr, ndtri
 
 from flowprior.flows import fast
+from flowprior.flows.spaces import Z_MAX
 from flowprior.data import as_points, check_inside, named_points, unit_cube_error
 from flowprior.numerics import in_unit_cube
 
@@ -35,31 +36,39 @@ def slab_left(cumw: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], cumw[:-1]])
 
 
-def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None) -> torch.nn.Module:
-    """The zuko MAF flowprior trains and exports, initialised to the identity.
+def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None,
+              bins: int | None = None) -> torch.nn.Module:
+    """The zuko MAF (or, with ``bins``, NSF) flowprior trains and exports, initialised to the identity.
 
-    Each transform's output layer starts at zero (shift 0, scale 1), so the
-    untrained flow is the base Gaussian: on whitened coordinates, the
-    weighted Gaussian fit.  Training starts from there rather than from a
-    random distortion, which matters with the few hundred effective samples
-    of a low-resolution nested-sampling run.  With ``blocks`` (lists of
-    column indices that partition the coordinates) each transform lets a
-    coordinate depend only on coordinates of its own block
-    (:mod:`flowprior.flows.blocks`); the orders alternate as in zuko's MAF.
+    Each transform's output layer starts at zero (shift 0, scale 1; a
+    spline's equal bins and unit slopes), so the untrained flow is the base
+    Gaussian: on whitened coordinates, the weighted Gaussian fit.  Training
+    starts from there rather than from a random distortion, which matters
+    with the few hundred effective samples of a low-resolution
+    nested-sampling run.  With ``blocks`` (lists of column indices that
+    partition the coordinates) each transform lets a coordinate depend only
+    on coordinates of its own block (:mod:`flowprior.flows.blocks`); the
+    orders alternate as in zuko's MAF.
     """
     import zuko
     from zuko.nn import MaskedLinear
 
-    flow = zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=tuple(hidden_features))
+    hidden = tuple(hidden_features)
+    if bins:
+        flow = zuko.flows.NSF(ndim, bins=int(bins), transforms=n_transforms, hidden_features=hidden)
+    else:
+        flow = zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=hidden)
     if blocks is not None and ndim > 1:
         from zuko.flows.autoregressive import MaskedAutoregressiveTransform
 
         from flowprior.flows.blocks import adjacency
 
+        spline = {} if not bins else {"univariate": flow.transform.transforms[0].univariate,
+                                      "shapes": flow.transform.transforms[0].shapes}
         for t in range(n_transforms):
             position = np.arange(ndim) if t % 2 == 0 else np.arange(ndim)[::-1].copy()
             transform = MaskedAutoregressiveTransform(
-                ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=tuple(hidden_features))
+                ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=hidden, **spline)
             transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
             flow.transform.transforms[t] = transform
     with torch.no_grad():
@@ -89,7 +98,8 @@ class FlowDensity:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(...) or flowprior.load(...)")
 
     def _finish(self) -> None:
-        self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_, self.base_)
+        self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_, self.base_,
+                                 getattr(self, "bins", None) or 0)
 
     @property
     def base_scale_(self):
@@ -425,7 +435,7 @@ class FlowDensity:
         if len(self.pieces_) > 1:
             left = slab_left(cumw)
             u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
-        y = np.clip(ndtri(u), -fast.Z_MAX, fast.Z_MAX)
+        y = np.clip(ndtri(u), -Z_MAX, Z_MAX)
         z = self._fast.bshift[piece] + np.einsum("nij,nj->ni", self._fast.btril[piece], y)
         x = np.empty_like(u)
         for k, (flow, space) in enumerate(zip(self._torch_pieces(), self.spaces_)):

@@ -1,4 +1,4 @@
-"""Compiled per-point inference for trained masked autoregressive flows.
+"""Compiled per-point inference for trained masked autoregressive flows (affine or spline).
 
 Samplers call a prior transform one point at a time.  A torch call costs
 milliseconds there, so trained MAFs are exported to flat NumPy arrays and
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from flowprior.flows.spaces import BOTH, LOWER, PROBIT, UPPER, Z_MAX
+from flowprior.flows import links, splines
 
 LOG_SLOPE = math.log(1e-3)  # zuko's MonotonicAffineTransform default slope
 LOG_2PI = math.log(2.0 * math.pi)
@@ -58,13 +58,14 @@ class FastFlow:
     hmax: int
     bshift: np.ndarray = None  # (K, d) mean of each piece's Gaussian base
     btril: np.ndarray = None  # (K, d, d) its lower-triangular Cholesky factor (scale * I when broadened)
+    bins: int = 0  # spline bins of every transform (0: zuko's monotonic affine map)
 
     @property
     def args(self) -> tuple:
         return (
             self.w, self.b, self.woff, self.boff, self.nin, self.nout, self.nlayers,
             self.ready, self.pos2feat, self.n_transforms, self.kinds, self.lo, self.hi,
-            self.mean, self.chol, self.logw, self.cumw, self.hmax, self.bshift, self.btril,
+            self.mean, self.chol, self.logw, self.cumw, self.hmax, self.bshift, self.btril, self.bins,
         )
 
     def prior_transform(self, u: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -104,8 +105,8 @@ def _unit_stages(masks: list[np.ndarray], pos_of_feat: np.ndarray) -> list[np.nd
     return stages
 
 
-def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
-    """Weights, biases, per-layer readiness and feature order of one zuko MAF transform."""
+def _export_transform(transform, d: int, P: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Weights, biases, per-layer readiness and feature order of one zuko transform with ``P`` outputs per feature."""
     from zuko.nn import MaskedLinear
 
     if hasattr(transform, "hyper"):
@@ -115,12 +116,12 @@ def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndar
         masks = [m.mask.cpu().numpy().astype(bool) for m in layers]
         order = transform.order.cpu().numpy()
     else:  # one feature: zuko's element-wise transform holds constant parameters
-        shift, scale = (p.detach().cpu().double().numpy() for p in transform.phi)
-        ws = [np.zeros((2 * d, d))]
-        bs = [np.stack([shift, scale], axis=-1).reshape(-1)]
-        masks = [np.zeros((2 * d, d), dtype=bool)]
+        params = [p.detach().cpu().double().numpy().reshape(d, -1) for p in transform.phi]
+        ws = [np.zeros((P * d, d))]
+        bs = [np.concatenate(params, axis=1).reshape(-1)]
+        masks = [np.zeros((P * d, d), dtype=bool)]
         order = np.arange(d)
-    # Outputs (2f, 2f+1) hold (shift, log-scale) of feature f; inputs reach an
+    # Outputs P f .. P f + P - 1 hold feature f's parameters; inputs reach an
     # output only through lower positions, so positions follow the order.
     pos2feat = np.argsort(order, kind="stable")
     pos_of_feat = np.empty(d, dtype=np.int64)
@@ -144,17 +145,18 @@ def _export_transform(transform, d: int) -> tuple[list[np.ndarray], list[np.ndar
     return ws, bs, ready, pos2feat
 
 
-def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0, base=None) -> FastFlow:
-    """Export trained zuko MAFs (one per piece) with their spaces, piece weights and Gaussian base.
+def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0, base=None, bins: int = 0) -> FastFlow:
+    """Export trained zuko MAFs or NSFs (one per piece) with their spaces, piece weights and Gaussian base.
 
     Piece ``k``'s base is ``N(shift_k, scale_k^2 T_k T_k^T)``, where ``base``
     holds ``(shift, T)`` of shapes (K, d) and (K, d, d) (default: 0 and I).
+    ``bins`` is the splines' bin count (0 for affine transforms).
     """
-    d = len(spaces[0].lo)
+    d, bins = len(spaces[0].lo), int(bins)
     wlist, blist, readies, orders, layout = [], [], [], [], []
     for flow in pieces:
         for transform in flow.transform.transforms:
-            ws, bs, ready, pos2feat = _export_transform(transform, d)
+            ws, bs, ready, pos2feat = _export_transform(transform, d, splines.n_params(bins))
             layout.append([(w.shape[0], w.shape[1]) for w in ws])
             wlist.append(ws)
             blist.append(bs)
@@ -190,7 +192,7 @@ def export(pieces: list, spaces: list, weights: np.ndarray, scale=1.0, base=None
         kinds=spaces[0].kinds, lo=spaces[0].lo.copy(), hi=spaces[0].hi.copy(),
         mean=np.array([s.mean for s in spaces]), chol=np.array([s.chol for s in spaces]),
         logw=logw, cumw=np.cumsum(weights), hmax=hmax,
-        **_base_arrays(len(pieces), d, scale, base),
+        **_base_arrays(len(pieces), d, scale, base), bins=bins,
     )
 
 
@@ -210,8 +212,8 @@ def _log_scale(raw):
 
 
 @njit(cache=True)
-def _forward_transform(x, z, g, w, b, woff, boff, nin, nout, nlayers, h):
-    """Data -> base through transform g (one masked-network pass). Returns sum log-scale."""
+def _forward_transform(x, z, g, w, b, woff, boff, nin, nout, nlayers, h, bins, phi, kn):
+    """Data -> base through transform g (one masked-network pass). Returns its log-Jacobian."""
     d = x.shape[0]
     nl = nlayers[g]
     for l in range(nl - 1):
@@ -226,24 +228,52 @@ def _forward_transform(x, z, g, w, b, woff, boff, nin, nout, nlayers, h):
                     acc += w[wo + j * ni + i] * h[l - 1, i]
             h[l, j] = acc if acc > 0.0 else 0.0
     L = nl - 1
-    wo, bo, ni = woff[g, L], boff[g, L], nin[g, L]
     sa = 0.0
     for f in range(d):
-        shift = b[bo + 2 * f]
-        raw = b[bo + 2 * f + 1]
-        for i in range(ni):
-            hi = x[i] if L == 0 else h[L - 1, i]
-            shift += w[wo + 2 * f * ni + i] * hi
-            raw += w[wo + (2 * f + 1) * ni + i] * hi
-        a = _log_scale(raw)
-        z[f] = x[f] * math.exp(a) + shift
-        sa += a
+        _outputs(f, x, h, L, nin[g, L], nin[g, L], g, w, b, woff, boff, bins, phi)
+        y, ladj = _univariate(phi, bins, x[f], kn)
+        z[f] = y
+        sa += ladj
     return sa
 
 
 @njit(cache=True)
-def _inverse_transform(z, x, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done):
-    """Base -> data through transform g, evaluating each hidden unit once. Returns sum log-scale."""
+def _outputs(f, x, h, L, ni, n_in, g, w, b, woff, boff, bins, phi):
+    """The last layer's raw outputs for feature ``f`` (``ni`` inputs, the first ``n_in`` known) into ``phi``.
+
+    Output ``P f + j`` is parameter ``j`` of feature ``f`` (``P`` = 2 for
+    an affine map: shift and log-scale; ``3 bins - 1`` for a spline).
+    """
+    P = 3 * bins - 1 if bins else 2
+    wo, bo = woff[g, L], boff[g, L]
+    for j in range(P):
+        acc = b[bo + P * f + j]
+        for i in range(n_in):
+            hi = x[i] if L == 0 else h[L - 1, i]
+            acc += w[wo + (P * f + j) * ni + i] * hi
+        phi[j] = acc
+
+
+@njit(cache=True)
+def _univariate(phi, bins, v, kn):
+    """``(y, log dy/dv)`` of one feature's map: zuko's monotonic affine, or its rational-quadratic spline."""
+    if bins:
+        return splines.forward(phi, bins, v, kn)
+    a = _log_scale(phi[1])
+    return v * math.exp(a) + phi[0], a
+
+
+@njit(cache=True)
+def _univariate_inverse(phi, bins, y, kn):
+    """The inverse of :func:`_univariate`."""
+    if bins:
+        return splines.inverse(phi, bins, y, kn)
+    return (y - phi[0]) * math.exp(-_log_scale(phi[1]))
+
+
+@njit(cache=True)
+def _inverse_transform(z, x, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done, bins, phi, kn):
+    """Base -> data through transform g, evaluating each hidden unit once."""
     d = z.shape[0]
     nl = nlayers[g]
     L = nl - 1
@@ -251,7 +281,6 @@ def _inverse_transform(z, x, g, w, b, woff, boff, nin, nout, nlayers, ready, pos
         x[i] = 0.0
     for l in range(L):
         done[l] = 0
-    sa = 0.0
     for p in range(d):
         for l in range(L):
             stop = ready[g, l, p]
@@ -269,112 +298,17 @@ def _inverse_transform(z, x, g, w, b, woff, boff, nin, nout, nlayers, ready, pos
             if stop > done[l]:
                 done[l] = stop
         f = pos2feat[g, p]
-        wo, bo, ni = woff[g, L], boff[g, L], nin[g, L]
-        shift = b[bo + 2 * f]
-        raw = b[bo + 2 * f + 1]
-        n_in = ni if L == 0 else done[L - 1]
-        for i in range(n_in):
-            hi = x[i] if L == 0 else h[L - 1, i]
-            shift += w[wo + 2 * f * ni + i] * hi
-            raw += w[wo + (2 * f + 1) * ni + i] * hi
-        a = _log_scale(raw)
-        x[f] = (z[f] - shift) * math.exp(-a)
-        sa += a
-    return sa
-
-
-@njit(cache=True)
-def _bound(gv, kind, lo, hi):
-    """Real coordinate -> box coordinate, clipped strictly inside the box."""
-    if kind == BOTH:
-        if gv >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-gv))
-        else:
-            e = math.exp(gv)
-            s = e / (1.0 + e)
-        xv = lo + (hi - lo) * s
-    elif kind == PROBIT:
-        xv = lo + (hi - lo) * 0.5 * math.erfc(-gv / math.sqrt(2.0))
-    elif kind == LOWER:
-        xv = lo + math.exp(min(gv, 709.0))
-    elif kind == UPPER:
-        xv = hi - math.exp(min(-gv, 709.0))
-    else:
-        xv = gv
-    inner_lo = np.nextafter(lo, np.inf)
-    inner_hi = np.nextafter(hi, -np.inf)
-    if xv < inner_lo:
-        xv = inner_lo
-    if xv > inner_hi:
-        xv = inner_hi
-    return xv
-
-
-@njit(cache=True)
-def _unbound(xv, kind, lo, hi):
-    """Box coordinate -> real coordinate and log|dg/dx| (caller checks the box)."""
-    if kind == BOTH:
-        a = math.log(xv - lo)
-        c = math.log(hi - xv)
-        return a - c, math.log(hi - lo) - a - c
-    elif kind == PROBIT:
-        z = _ndtri((xv - lo) / (hi - lo))
-        return z, 0.5 * z * z + 0.5 * LOG_2PI - math.log(hi - lo)
-    elif kind == LOWER:
-        a = math.log(xv - lo)
-        return a, -a
-    elif kind == UPPER:
-        c = math.log(hi - xv)
-        return -c, -c
-    return xv, 0.0
-
-
-@njit(cache=True)
-def _ndtri(p):
-    """Inverse standard-normal CDF: Acklam's rational approximation and one Halley step."""
-    if p <= 0.0:
-        return -Z_MAX
-    if p >= 1.0:
-        return Z_MAX
-    plow = 0.02425
-    if p < plow:
-        q = math.sqrt(-2.0 * math.log(p))
-        x = (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
-               - 2.549732539343734e00) * q + 4.374664141464968e00) * q + 2.938163982698783e00) / (
-            (((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-             + 3.754408661907416e00) * q + 1.0)
-    elif p <= 1.0 - plow:
-        q = p - 0.5
-        r = q * q
-        x = (((((-3.969683028665376e01 * r + 2.209460984245205e02) * r - 2.759285104469687e02) * r
-               + 1.383577518672690e02) * r - 3.066479806614716e01) * r + 2.506628277459239e00) * q / (
-            ((((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02) * r
-              + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
-    else:
-        q = math.sqrt(-2.0 * math.log1p(-p))
-        x = -(((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
-                - 2.549732539343734e00) * q + 4.374664141464968e00) * q + 2.938163982698783e00) / (
-            (((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-             + 3.754408661907416e00) * q + 1.0)
-    # One Halley step against erfc brings the error to double precision;
-    # Phi(x) - p is formed from whichever tail keeps it accurate.
-    if x < 0.0:
-        e = 0.5 * math.erfc(-x / math.sqrt(2.0)) - p
-    else:
-        e = (1.0 - p) - 0.5 * math.erfc(x / math.sqrt(2.0))
-    if abs(x) < 37.0:  # beyond, exp(x^2 / 2) overflows and Acklam's 1e-9 is kept
-        u = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
-        x = x - u / (1.0 + 0.5 * x * u)
-    return max(-Z_MAX, min(Z_MAX, x))
+        _outputs(f, x, h, L, nin[g, L], nin[g, L] if L == 0 else done[L - 1], g, w, b, woff, boff, bins, phi)
+        x[f] = _univariate_inverse(phi, bins, z[f], kn)
 
 
 @njit(cache=True)
 def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers, n_transforms,
-                    kinds, lo, hi, mean, chol, bshift, btril):
+                    kinds, lo, hi, mean, chol, bshift, btril, bins, phi, kn):
     d = xrow.shape[0]
     lp = 0.0
     for i in range(d):
-        gv, ld = _unbound(xrow[i], kinds[i], lo[i], hi[i])
+        gv, ld = links.unbound(xrow[i], kinds[i], lo[i], hi[i])
         # Forward substitution: y = chol^-1 (g - mean).
         acc = gv - mean[k, i]
         for j in range(i):
@@ -383,7 +317,7 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
         lp += ld - math.log(chol[k, i, i])
     for t in range(n_transforms):
         g = k * n_transforms + t
-        lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h)
+        lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h, bins, phi, kn)
         for i in range(d):
             yrow[i] = tmp[i]
     # The base N(bshift_k, T T^T): forward substitution z = T^-1 (y - bshift_k).
@@ -398,11 +332,12 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
 
 @njit(cache=True)
 def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo, hi,
-              mean, chol, logw, cumw, hmax, bshift, btril):
+              mean, chol, logw, cumw, hmax, bshift, btril, bins):
     n, d = x.shape
     K = logw.shape[0]
     out = np.empty(n)
     h = np.empty((max(woff.shape[1] - 1, 1), hmax))
+    phi, kn = np.empty(3 * bins + 2), np.empty(3 * bins + 3)
     zrow = np.empty(d)
     yrow = np.empty(d)
     tmp = np.empty(d)
@@ -419,7 +354,7 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
         m = -np.inf
         for k in range(K):
             lps[k] = logw[k] + _piece_log_prob(x[r], k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout,
-                                               nlayers, n_transforms, kinds, lo, hi, mean, chol, bshift, btril)
+                                               nlayers, n_transforms, kinds, lo, hi, mean, chol, bshift, btril, bins, phi, kn)
             if lps[k] > m:
                 m = lps[k]
         if m == -np.inf:
@@ -434,24 +369,26 @@ def _log_prob(x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transf
 
 @njit(cache=True)
 def _to_base(x, piece, z, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-             hi, mean, chol, logw, cumw, hmax, bshift, btril):
+             hi, mean, chol, logw, cumw, hmax, bshift, btril, bins):
     n, d = x.shape
     h = np.empty((max(woff.shape[1] - 1, 1), hmax))
+    phi, kn = np.empty(3 * bins + 2), np.empty(3 * bins + 3)
     yrow = np.empty(d)
     tmp = np.empty(d)
     for r in range(n):
         _piece_log_prob(x[r], piece[r], z[r], yrow, tmp, h, w, b, woff, boff, nin, nout, nlayers,
-                        n_transforms, kinds, lo, hi, mean, chol, bshift, btril)
+                        n_transforms, kinds, lo, hi, mean, chol, bshift, btril, bins, phi, kn)
 
 
 @njit(cache=True)
 def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, n_transforms, kinds, lo,
-                     hi, mean, chol, logw, cumw, hmax, bshift, btril):
+                     hi, mean, chol, logw, cumw, hmax, bshift, btril, bins):
     """Rows of the unit cube -> parameters. Returns False (and stops) on u outside [0, 1]."""
     n, d = u.shape
     K = logw.shape[0]
     L = max(woff.shape[1] - 1, 1)
     h = np.empty((L, hmax))
+    phi, kn = np.empty(3 * bins + 2), np.empty(3 * bins + 3)
     done = np.zeros(L, dtype=np.int64)
     zrow = np.empty(d)
     yrow = np.empty(d)
@@ -470,9 +407,9 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
         if K > 1:
             u0 = (u0 - left) / width if width > 0.0 else 0.5
             u0 = min(max(u0, 0.0), 1.0)
-        yrow[0] = _ndtri(u0)
+        yrow[0] = links.ndtri(u0)
         for i in range(1, d):
-            yrow[i] = _ndtri(u[r, i])
+            yrow[i] = links.ndtri(u[r, i])
         for i in range(d):  # the base's affine map: z = bshift_k + T_k y
             acc = bshift[k, i]
             for j in range(i + 1):
@@ -480,12 +417,13 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
             zrow[i] = acc
         for t in range(n_transforms - 1, -1, -1):
             g = k * n_transforms + t
-            _inverse_transform(zrow, yrow, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done)
+            _inverse_transform(zrow, yrow, g, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat, h, done, bins,
+                               phi, kn)
             for i in range(d):
                 zrow[i] = yrow[i]
         for i in range(d):
             gv = mean[k, i]
             for j in range(i + 1):
                 gv += chol[k, i, j] * zrow[j]
-            x[r, i] = _bound(gv, kinds[i], lo[i], hi[i])
+            x[r, i] = links.bound(gv, kinds[i], lo[i], hi[i])
     return True

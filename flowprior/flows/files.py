@@ -96,7 +96,7 @@ def save(flow, path) -> None:
         "format": FORMAT,
         "version": VERSION,
         "class": type(flow).__name__,
-        "architecture": "maf",
+        "architecture": "nsf" if getattr(flow, "bins", None) else "maf",
         "params": flow.get_params(),
         "ndim": flow.ndim_,
         "n_pieces": len(flow.pieces_),

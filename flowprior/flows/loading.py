@@ -17,6 +17,7 @@ from flowprior.flows.base import build_maf
 from flowprior.flows.blocks import check_blocks
 from flowprior.flows.files import read_file
 from flowprior.flows.maf import MAF
+from flowprior.flows.nsf import NSF
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.flows.spaces import Space
 from flowprior.flows.training import TrainingRecord
@@ -34,7 +35,7 @@ def load(path):
         recorded settings and arrays do not build a flow.
     """
     meta, tensors = read_file(path)
-    classes = {"MAF": MAF, "PiecewiseFlow": PiecewiseFlow}
+    classes = {"MAF": MAF, "NSF": NSF, "PiecewiseFlow": PiecewiseFlow}
     try:
         cls = classes[meta["class"]]
         params = dict(meta["params"])
@@ -50,7 +51,7 @@ def load(path):
         for k in range(int(meta["n_pieces"])):
             prefix = f"piece{k}.flow."
             state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
-            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_)
+            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_, flow.bins)
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
             spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),

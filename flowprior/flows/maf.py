@@ -35,6 +35,7 @@ class MAFSettings:
         whiten: bool = True,
         link: str = "logit",
         blocks=None,
+        bins: int | None = None,
         seed=None,
         device: str = "cpu",
         progress: bool = True,
@@ -49,6 +50,7 @@ class MAFSettings:
         self.whiten = whiten
         self.link = link
         self.blocks = blocks
+        self.bins = bins
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -68,6 +70,7 @@ class MAFSettings:
             "link": self.link,
             "blocks": None if self.blocks is None else [[v if isinstance(v, str) else int(v) for v in b]
                                                         for b in self.blocks],
+            "bins": self.bins,
             "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
             "device": self.device,
             "progress": self.progress,
@@ -93,6 +96,9 @@ class MAFSettings:
         if self.link not in LINKS:
             raise ValueError(f"link: expected one of {list(LINKS)} (the map of a two-sided coordinate to the real "
                              f"line), got {self.link!r}")
+        if self.bins is not None and not is_whole(self.bins, 2):
+            raise ValueError(f"bins: expected an integer >= 2 (spline bins per transform) or None (affine "
+                             f"transforms), got {self.bins!r}")
         if self.patience is not None and not is_whole(self.patience, 1):
             raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
@@ -106,7 +112,7 @@ class MAFSettings:
         y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
-                                                   self.blocks_))
+                                                   self.blocks_, self.bins))
         patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
@@ -163,6 +169,9 @@ class MAF(MAFSettings, FlowDensity):
         Groups of parameters (indices or names) the flow keeps independent:
         its density is the product of the blocks' (:mod:`flowprior.flows.blocks`).
         They must cover every parameter exactly once.
+    bins : int, optional
+        Rational-quadratic spline transforms with this many bins instead of
+        affine ones (:class:`~flowprior.NSF` sets 8).
     seed : int, numpy Generator or None
         Seeds weight initialisation, the held-out split and batch order.
         Same seed and data give an identical flow.

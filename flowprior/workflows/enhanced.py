@@ -35,7 +35,7 @@ from __future__ import annotations
 from flowprior.result import Result
 from flowprior.workflows import stages
 from flowprior.workflows.high import high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow
-from flowprior.workflows.inputs import check_inputs, check_knobs, checked_nlive_low
+from flowprior.workflows.inputs import check_flow_choice, check_inputs, check_knobs, checked_nlive_low
 from flowprior.workflows.levels import accept, low_level, next_level, recorded_levels
 from flowprior.workflows.plan import DEFAULTS, Plan, Streams
 from flowprior.workflows.resume import check_outdir, forget, outdir_lock
@@ -58,7 +58,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     nlive_low : int, optional
         The low stage's live points; default: the sampler's (its adapter's
         ``nlive_low``), at most ``nlive // 5``.
-    flow : "auto", "maf", "piecewise" or a flowprior flow
+    flow : "auto", "maf", "nsf", "piecewise" or a flowprior flow
         "auto" trains a piecewise flow when the low run's samples cluster.
         A MAF is also fitted with some coordinates through the probit link
         where their marginals ask, and the better held-out fit is kept
@@ -120,6 +120,7 @@ def _plan(a: dict) -> Plan:
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
                                   lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
+    check_flow_choice(a["flow"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])
     streams = Streams(seed)
     if a["outdir"] is not None and streams.seed is None:

@@ -72,3 +72,17 @@ def check_knobs(grow_below, defensive, broaden) -> None:
         raise ValueError(f"defensive: expected a weight in [0, 1), got {defensive!r}")
     if broaden is not None and not (is_number(broaden) and np.isfinite(broaden) and broaden >= 1):
         raise ValueError(f"broaden: expected a base scale >= 1 or None, got {broaden!r}")
+
+
+#: The flows ``enhanced_run`` trains by name (:func:`flowprior.workflows.levels.train`).
+FLOW_NAMES = ("auto", "maf", "nsf", "piecewise")
+
+
+def check_flow_choice(flow) -> None:
+    """``flow`` one of :data:`FLOW_NAMES` or a flowprior flow object, checked before the low stage runs."""
+    from flowprior.flows.base import FlowDensity
+
+    if isinstance(flow, FlowDensity) or (isinstance(flow, str) and flow in FLOW_NAMES):
+        return
+    raise ValueError(f"flow: expected one of {list(FLOW_NAMES)} or a flowprior flow (e.g. fp.MAF(blocks=...)), "
+                     f"got {flow!r}")

@@ -21,6 +21,7 @@ from flowprior.flows.choice import choose_flow, cube_bounds
 from flowprior.mpi import on_root
 from flowprior.result import Result
 from flowprior.workflows import resume, stages
+from flowprior.workflows.inputs import check_flow_choice
 from flowprior.workflows.lowcheck import LowCheck
 from flowprior.workflows.plan import Plan
 
@@ -98,7 +99,7 @@ class Level:
 
 
 def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
-    """A flow fitted to the low run's hypercube samples: ``flow`` is "auto", "maf", "piecewise" or a flow object.
+    """A flow fitted to the low run's hypercube samples: ``flow`` is "auto", "maf", "nsf", "piecewise" or a flow object.
 
     Fitted unbounded: the high stage's likelihood is ``-inf`` outside the
     cube, so mass there costs only draws, while a flow bounded by a logit
@@ -110,6 +111,7 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     enhanced run").  A flow object given by the user is fitted as given.
     """
     from flowprior.flows.maf import MAF
+    from flowprior.flows.nsf import NSF
     from flowprior.flows.piecewise import PiecewiseFlow
 
     weights = low.samples.get_weights()
@@ -118,10 +120,9 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
         return flow.fit(u, weights=weights, bounds=None)
     if flow == "auto":
         estimator = choose_flow(u, weights, rng)
-    elif flow in ("maf", "piecewise"):
-        estimator = (MAF if flow == "maf" else PiecewiseFlow)(seed=rng, progress=False)
     else:
-        raise ValueError(f"flow: expected 'auto', 'maf', 'piecewise' or a flowprior flow, got {flow!r}")
+        check_flow_choice(flow)
+        estimator = {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False)
     bounds = cube_bounds(u, weights)
     if isinstance(estimator, PiecewiseFlow) or all(b is None for b in bounds):
         return estimator.fit(u, weights=weights, bounds=None)
