@@ -407,6 +407,10 @@ class PolyChordDefaults:
     low_repeats, high_repeats : float
         ``num_repeats`` of the low and high stages as a fraction of ``ndim``
         (PolyChord's own default is ``5 * ndim``; "PolyChord repeats").
+    high_repeats_wide, high_repeats_wide_from : float, int
+        From ``high_repeats_wide_from`` dimensions the high stage repeats
+        ``high_repeats_wide * ndim`` times: fewer leave its posterior means
+        off by more than a tenth of a width ("PolyChord repeats").
     high_precision : float
         ``precision_criterion`` of the high stage (PolyChord's default 0.001;
         "High-stage stopping rules").
@@ -415,6 +419,8 @@ class PolyChordDefaults:
     nlive_low: int = 100
     low_repeats: float = 0.5
     high_repeats: float = 0.5
+    high_repeats_wide: float = 1.0
+    high_repeats_wide_from: int = 20
     high_precision: float = 0.1
 
 
@@ -470,7 +476,8 @@ class PolyChord(SamplerAdapter):
         high = dict(high_sampler_kwargs or {})
         sk = {**(settings.sampler_kwargs or {}), **high}
         if "num_repeats" not in high:
-            sk["num_repeats"] = repeats(self.defaults.high_repeats, ndim)
+            wide = ndim >= self.defaults.high_repeats_wide_from
+            sk["num_repeats"] = repeats(self.defaults.high_repeats_wide if wide else self.defaults.high_repeats, ndim)
         user = settings.run_kwargs or {}
         rk = {k: v for k, v in user.items() if k not in sk}
         if "precision_criterion" not in user and "precision_criterion" not in sk:
