@@ -95,3 +95,39 @@ def test_piecewise_flow_of_spline_pieces(blobs, tmp_path):
 def test_bad_bins(bins):
     with pytest.raises(ValueError, match="bins: expected an integer >= 2"):
         fp.NSF(bins=bins)
+
+
+def test_interval_link_keeps_bounded_coordinates_on_the_splines_interval(tmp_path):
+    """link="interval": a two-sided coordinate is mapped onto [-5, 5] with a uniform base; the density is exact."""
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.abs(rng.normal(0, 0.1, 3000)), rng.uniform(2, 4, 3000), rng.normal(size=3000)])
+    x[:, 2] += x[:, 1]
+    bounds = [(0.0, 1.0), (2.0, 4.0), (None, None)]
+    flow = fp.NSF(link="interval", seed=0, **QUICK).fit(x, bounds=bounds)
+    with torch.no_grad():  # a generic flow, not the fitted one alone
+        for p in flow.flow_.parameters():
+            if p.dtype.is_floating_point and p.requires_grad:
+                p.add_(0.2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+    flow._finish()
+    flow._torch64 = None
+    u = rng.uniform(size=(300, 3))
+    theta = flow.prior_transform(u)
+    assert np.all((theta[:, 0] > 0) & (theta[:, 0] < 1) & (theta[:, 1] > 2) & (theta[:, 1] < 4))
+    assert np.allclose(theta, flow.prior_transform(u, backend="torch"), rtol=1e-10, atol=1e-10)
+    assert np.allclose(flow.log_prob(theta), flow.log_prob(theta, backend="torch"), rtol=1e-10, atol=1e-9)
+    assert np.allclose(flow.inverse_transform(theta), u, rtol=0, atol=1e-9)
+    flow.save(tmp_path / "i.flow")
+    assert np.array_equal(fp.load(tmp_path / "i.flow").log_prob(theta), flow.log_prob(theta))
+    # A 1-D flow's density integrates to one over its interval.
+    one = fp.NSF(link="interval", seed=0, **QUICK).fit(x[:, :1], bounds=bounds[:1])
+    grid = np.linspace(0, 1, 400_001)[1:-1]
+    assert np.trapezoid(one.prob(grid[:, None]), grid) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_interval_link_needs_splines_and_a_gaussian_base_for_rebasing():
+    with pytest.raises(ValueError, match="link: 'interval' .* needs spline transforms"):
+        fp.MAF(link="interval")
+    flow = fp.NSF(link="interval", seed=0, **QUICK).fit(np.random.default_rng(5).uniform(size=(500, 2)),
+                                                          bounds=[(0, 1), (0, 1)])
+    with pytest.raises(ValueError, match="rebased: this flow's interval coordinates"):
+        flow.rebased(np.zeros(2), np.eye(2))

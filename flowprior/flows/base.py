@@ -10,7 +10,7 @@ from scipy.linalg import solve_triangular
 from scipy.special import logsumexp, ndtr, ndtri
 
 from flowprior.flows import fast
-from flowprior.flows.spaces import Z_MAX
+from flowprior.flows.spaces import INTERVAL, INTERVAL_B, Z_MAX
 from flowprior.data import as_points, check_inside, named_points, unit_cube_error
 from flowprior.numerics import in_unit_cube
 
@@ -37,7 +37,7 @@ def slab_left(cumw: np.ndarray) -> np.ndarray:
 
 
 def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None,
-              bins: int | None = None) -> torch.nn.Module:
+              bins: int | None = None, interval=None) -> torch.nn.Module:
     """The zuko MAF (or, with ``bins``, NSF) flowprior trains and exports, initialised to the identity.
 
     Each transform's output layer starts at zero (shift 0, scale 1; a
@@ -48,7 +48,9 @@ def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[i
     nested-sampling run.  With ``blocks`` (lists of column indices that
     partition the coordinates) each transform lets a coordinate depend only
     on coordinates of its own block (:mod:`flowprior.flows.blocks`); the
-    orders alternate as in zuko's MAF.
+    orders alternate as in zuko's MAF.  ``interval`` (a boolean mask, with
+    ``bins``) gives those coordinates a uniform base on the splines'
+    interval (:mod:`flowprior.flows.interval`).
     """
     import zuko
     from zuko.nn import MaskedLinear
@@ -71,6 +73,10 @@ def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[i
                 ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=hidden, **spline)
             transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
             flow.transform.transforms[t] = transform
+    if interval is not None and np.any(interval):
+        from flowprior.flows.interval import interval_base
+
+        flow.base = interval_base(interval)
     with torch.no_grad():
         for transform in flow.transform.transforms:
             if hasattr(transform, "hyper"):
@@ -196,6 +202,9 @@ class FlowDensity:
         if len(self.pieces_) != 1:
             raise ValueError(f"rebased: a flow of {len(self.pieces_)} pieces has one base per piece; "
                              "rebase a single-piece flow")
+        if np.any(self.spaces_[0].kinds == INTERVAL):
+            raise ValueError("rebased: this flow's interval coordinates (link='interval') have a uniform base, "
+                             "not a Gaussian one")
         d = self.ndim_
         mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
         if mean.shape != (d,) or not np.all(np.isfinite(mean)):
@@ -417,14 +426,20 @@ class FlowDensity:
             y, logdet = space.to_real(xi)
             with torch.no_grad():
                 z, ladj = flow().transform.call_and_ladj(torch.as_tensor(y, dtype=torch.float64))
-            shift, tril = self._fast.bshift[k], self._fast.btril[k]
-            z = solve_triangular(tril, (z.numpy() - shift).T, lower=True).T
-            lp = (ladj.numpy() - 0.5 * np.sum(z**2, axis=1) - np.sum(np.log(np.diag(tril)))
-                  - z.shape[1] * 0.5 * np.log(2 * np.pi))
+            lp = ladj.numpy() + self._base_log_prob(z.numpy(), k, space.kinds == INTERVAL)
             with np.errstate(divide="ignore"):
                 lps.append(np.log(w) + lp + logdet)
         out[inside] = logsumexp(np.stack(lps), axis=0)
         return out
+
+    def _base_log_prob(self, z: np.ndarray, k: int, interval: np.ndarray) -> np.ndarray:
+        """Piece ``k``'s base log-density at ``z``: its Gaussian on the others, uniform on ``interval`` coordinates."""
+        keep = ~interval
+        shift, tril = self._fast.bshift[k][keep], self._fast.btril[k][np.ix_(keep, keep)]
+        e = solve_triangular(tril, (z[:, keep] - shift).T, lower=True).T
+        flat = np.where(np.all(np.abs(z[:, interval]) <= INTERVAL_B, axis=1), -np.log(2 * INTERVAL_B) * interval.sum(),
+                        -np.inf)
+        return flat - 0.5 * np.sum(e**2, axis=1) - np.sum(np.log(np.diag(tril))) - keep.sum() * 0.5 * np.log(2 * np.pi)
 
     def _torch_prior_transform(self, u: np.ndarray) -> np.ndarray:
         if not in_unit_cube(u).all():
@@ -435,8 +450,10 @@ class FlowDensity:
         if len(self.pieces_) > 1:
             left = slab_left(cumw)
             u[:, 0] = np.clip((u[:, 0] - left[piece]) / self.weights_[piece], 0.0, 1.0)
-        y = np.clip(ndtri(u), -Z_MAX, Z_MAX)
+        interval = self.spaces_[0].kinds == INTERVAL
+        y = np.where(interval, 0.0, np.clip(ndtri(u), -Z_MAX, Z_MAX))
         z = self._fast.bshift[piece] + np.einsum("nij,nj->ni", self._fast.btril[piece], y)
+        z[:, interval] = INTERVAL_B * (2 * u[:, interval] - 1)
         x = np.empty_like(u)
         for k, (flow, space) in enumerate(zip(self._torch_pieces(), self.spaces_)):
             rows = piece == k

@@ -24,9 +24,11 @@ import numpy as np
 from numba import njit
 
 from flowprior.flows import links, splines
+from flowprior.flows.spaces import INTERVAL, INTERVAL_B
 
 LOG_SLOPE = math.log(1e-3)  # zuko's MonotonicAffineTransform default slope
 LOG_2PI = math.log(2.0 * math.pi)
+LOG_2B = math.log(2.0 * INTERVAL_B)
 
 
 @dataclass
@@ -320,11 +322,17 @@ def _piece_log_prob(xrow, k, zrow, yrow, tmp, h, w, b, woff, boff, nin, nout, nl
         lp += _forward_transform(yrow, tmp, g, w, b, woff, boff, nin, nout, nlayers, h, bins, phi, kn)
         for i in range(d):
             yrow[i] = tmp[i]
-    # The base N(bshift_k, T T^T): forward substitution z = T^-1 (y - bshift_k).
+    # The base N(bshift_k, T T^T): forward substitution z = T^-1 (y - bshift_k).  An interval
+    # coordinate's base is uniform on [-B, B]; its z is the standard normal with the same CDF.
     for i in range(d):
+        if kinds[i] == INTERVAL:
+            zrow[i] = links.ndtri(min(max((yrow[i] + INTERVAL_B) / (2.0 * INTERVAL_B), 0.0), 1.0))
+            lp += -LOG_2B if abs(yrow[i]) <= INTERVAL_B else -math.inf
+            continue
         acc = yrow[i] - bshift[k, i]
         for j in range(i):
-            acc -= btril[k, i, j] * zrow[j]
+            if kinds[j] != INTERVAL:
+                acc -= btril[k, i, j] * zrow[j]
         zrow[i] = acc / btril[k, i, i]
         lp += -0.5 * zrow[i] * zrow[i] - math.log(btril[k, i, i]) - 0.5 * LOG_2PI
     return lp
@@ -392,6 +400,7 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
     done = np.zeros(L, dtype=np.int64)
     zrow = np.empty(d)
     yrow = np.empty(d)
+    tmp = np.empty(d)
     for r in range(n):
         for i in range(d):
             if not (u[r, i] >= 0.0 and u[r, i] <= 1.0):
@@ -407,13 +416,17 @@ def _prior_transform(u, x, w, b, woff, boff, nin, nout, nlayers, ready, pos2feat
         if K > 1:
             u0 = (u0 - left) / width if width > 0.0 else 0.5
             u0 = min(max(u0, 0.0), 1.0)
-        yrow[0] = links.ndtri(u0)
-        for i in range(1, d):
-            yrow[i] = links.ndtri(u[r, i])
-        for i in range(d):  # the base's affine map: z = bshift_k + T_k y
+        for i in range(d):
+            tmp[i] = u0 if i == 0 else u[r, i]
+            yrow[i] = links.ndtri(tmp[i])
+        for i in range(d):  # the base's affine map z = bshift_k + T_k y; an interval's uniform base
+            if kinds[i] == INTERVAL:
+                zrow[i] = INTERVAL_B * (2.0 * tmp[i] - 1.0)
+                continue
             acc = bshift[k, i]
             for j in range(i + 1):
-                acc += btril[k, i, j] * yrow[j]
+                if kinds[j] != INTERVAL:
+                    acc += btril[k, i, j] * yrow[j]
             zrow[i] = acc
         for t in range(n_transforms - 1, -1, -1):
             g = k * n_transforms + t

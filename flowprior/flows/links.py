@@ -1,9 +1,9 @@
 """Compiled maps between a box coordinate and the real line, as :class:`flowprior.flows.spaces.Space` defines them.
 
 The per-point kernels of :mod:`flowprior.flows.fast` call these for each
-coordinate: ``bound`` (real line to box, strictly inside), ``unbound`` (box
-to real line, with the log-Jacobian) and ``ndtri`` (the probit link's
-inverse normal CDF, to double precision).
+coordinate: ``bound`` (real line, or a spline's interval, to box, strictly
+inside), ``unbound`` (box to real line or interval, with the log-Jacobian)
+and ``ndtri`` (the probit link's inverse normal CDF, to double precision).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from flowprior.flows.spaces import BOTH, LOWER, PROBIT, UPPER, Z_MAX
+from flowprior.flows.spaces import BOTH, INTERVAL, INTERVAL_B, LOWER, PROBIT, UPPER, Z_MAX
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -34,6 +34,8 @@ def bound(gv, kind, lo, hi):
         xv = lo + math.exp(min(gv, 709.0))
     elif kind == UPPER:
         xv = hi - math.exp(min(-gv, 709.0))
+    elif kind == INTERVAL:
+        xv = lo + (hi - lo) * (gv + INTERVAL_B) / (2.0 * INTERVAL_B)
     else:
         xv = gv
     inner_lo = np.nextafter(lo, np.inf)
@@ -61,6 +63,8 @@ def unbound(xv, kind, lo, hi):
     elif kind == UPPER:
         c = math.log(hi - xv)
         return -c, -c
+    elif kind == INTERVAL:
+        return INTERVAL_B * (2.0 * (xv - lo) / (hi - lo) - 1.0), math.log(2.0 * INTERVAL_B / (hi - lo))
     return xv, 0.0
 
 

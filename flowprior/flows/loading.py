@@ -19,7 +19,7 @@ from flowprior.flows.files import read_file
 from flowprior.flows.maf import MAF
 from flowprior.flows.nsf import NSF
 from flowprior.flows.piecewise import PiecewiseFlow
-from flowprior.flows.spaces import Space
+from flowprior.flows.spaces import INTERVAL, Space
 from flowprior.flows.training import TrainingRecord
 
 
@@ -51,11 +51,13 @@ def load(path):
         for k in range(int(meta["n_pieces"])):
             prefix = f"piece{k}.flow."
             state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
-            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_, flow.bins)
+            space = Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
+                          tensors[f"piece{k}.chol"].numpy().astype(float), flow.link)
+            piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_, flow.bins,
+                              space.kinds == INTERVAL)
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
-            spaces.append(Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
-                                tensors[f"piece{k}.chol"].numpy().astype(float), flow.link))
+            spaces.append(space)
         flow.ndim_ = ndim
         flow.names_ = meta["names"]
         flow.latex_labels_ = meta["latex_labels"]

@@ -8,7 +8,7 @@ from flowprior.flows.base import FlowDensity, build_maf, make_rng
 from flowprior.data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
 from flowprior.numerics import kish_ess
 from flowprior.flows.blocks import check_blocks, same_block
-from flowprior.flows.spaces import LINKS, Space, parse_bounds
+from flowprior.flows.spaces import INTERVAL, LINKS, Space, parse_bounds
 from flowprior.flows.training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
@@ -99,6 +99,9 @@ class MAFSettings:
         if self.bins is not None and not is_whole(self.bins, 2):
             raise ValueError(f"bins: expected an integer >= 2 (spline bins per transform) or None (affine "
                              f"transforms), got {self.bins!r}")
+        if self.link == "interval" and self.bins is None:
+            raise ValueError("link: 'interval' keeps a coordinate on a spline's interval; it needs spline "
+                             "transforms (fp.NSF, or bins=...)")
         if self.patience is not None and not is_whole(self.patience, 1):
             raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
 
@@ -112,7 +115,7 @@ class MAFSettings:
         y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
-                                                   self.blocks_, self.bins))
+                                                   self.blocks_, self.bins, space.kinds == INTERVAL))
         patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
@@ -160,11 +163,13 @@ class MAF(MAFSettings, FlowDensity):
         the weighted Gaussian fit, and a flow that only learns departures
         from it does not overfit a Gaussian (docs/design.md, "Piecewise
         flows and training defaults").
-    link : {"logit", "probit"}
+    link : {"logit", "probit", "interval"}
         The map of a coordinate bounded on both sides to the real line.
         ``"probit"`` (``ndtri`` of the position in the box) makes a flat
         coordinate, or one whose prior is an inverse CDF, Gaussian
-        (:mod:`flowprior.flows.spaces`).
+        (:mod:`flowprior.flows.spaces`).  ``"interval"`` (spline flows
+        only) maps it onto the splines' interval with a uniform base there
+        (:mod:`flowprior.flows.interval`).
     blocks : list of lists of int or str, optional
         Groups of parameters (indices or names) the flow keeps independent:
         its density is the product of the blocks' (:mod:`flowprior.flows.blocks`).

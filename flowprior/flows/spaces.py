@@ -21,13 +21,17 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 #: Codes for the kind of each coordinate; shared with the compiled kernels.
-NONE, LOWER, UPPER, BOTH, PROBIT = 0, 1, 2, 3, 4
+NONE, LOWER, UPPER, BOTH, PROBIT, INTERVAL = 0, 1, 2, 3, 4, 5
+
+#: Half-width of the interval a spline flow acts on (zuko's spline ``bound``): the interval link maps a
+#: two-sided coordinate onto ``[-INTERVAL_B, INTERVAL_B]``, where the base is uniform.
+INTERVAL_B = 5.0
 
 #: ``|ndtri(u)|`` for the smallest positive double; ``u`` = 0 or 1 lands here.
 Z_MAX = 38.5
 
-#: The maps a two-sided coordinate may take to the real line.
-LINKS = ("logit", "probit")
+#: The maps a two-sided coordinate may take to the real line (or, "interval", to a spline's interval).
+LINKS = ("logit", "probit", "interval")
 
 
 def parse_bounds(bounds, ndim: int, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +89,7 @@ def parse_bounds(bounds, ndim: int, names: list[str] | None = None) -> tuple[np.
 def kinds_of(lo: np.ndarray, hi: np.ndarray, link: str = "logit") -> np.ndarray:
     """Kind code of each coordinate from its bounds and the two-sided ``link``."""
     flo, fhi = np.isfinite(lo), np.isfinite(hi)
-    both = PROBIT if link == "probit" else BOTH
+    both = {"probit": PROBIT, "interval": INTERVAL}.get(link, BOTH)
     return np.where(flo & fhi, both, np.where(flo, LOWER, np.where(fhi, UPPER, NONE))).astype(np.int64)
 
 
@@ -128,11 +132,15 @@ class Space:
         std = np.sqrt(w @ r**2)
         # A coordinate with no spread (one distinct sample) still needs a scale.
         std = np.where(std > 0, std, 1.0)
+        # An interval coordinate stays on its interval: not centred, scaled or mixed with the others.
+        interval = space.kinds == INTERVAL
+        mean, std = np.where(interval, 0.0, mean), np.where(interval, 1.0, std)
         chol = np.diag(std)
         if whiten and d > 1:
             corr = (r / std).T @ ((r / std) * w[:, None])
             if same_block is not None:
                 corr = np.where(same_block, corr, 0.0)
+            corr = np.where(interval[:, None] | interval[None, :], np.eye(d), corr)
             try:
                 chol = std[:, None] * np.linalg.cholesky(corr + 1e-10 * np.eye(d))
             except np.linalg.LinAlgError:
@@ -152,12 +160,15 @@ class Space:
             llo = np.log(x - np.where(np.isfinite(lo), lo, 0.0))
             lhi = np.log(np.where(np.isfinite(hi), hi, 0.0) - x)
             z = np.clip(ndtri((x - lo) / np.where(kinds == PROBIT, hi - lo, 1.0)), -Z_MAX, Z_MAX)
-        g = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER], [llo - lhi, z, llo, -lhi], x)
-        width = np.log(np.where((kinds == BOTH) | (kinds == PROBIT), hi - lo, 1.0))
+        two = (kinds == BOTH) | (kinds == PROBIT) | (kinds == INTERVAL)
+        on_interval = INTERVAL_B * (2 * (x - lo) / np.where(two, hi - lo, 1.0) - 1)
+        g = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
+                      [llo - lhi, z, llo, -lhi, on_interval], x)
+        width = np.log(np.where(two, hi - lo, 1.0))
         # probit: dg/dx = 1 / ((hi - lo) phi(g))
         probit = -width + 0.5 * z**2 + 0.5 * np.log(2 * np.pi)
-        logdet = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER],
-                           [width - llo - lhi, probit, -llo, -lhi], 0.0)
+        logdet = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
+                           [width - llo - lhi, probit, -llo, -lhi, np.log(2 * INTERVAL_B) - width], 0.0)
         return g, logdet.sum(axis=-1)
 
     def to_real(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +191,9 @@ class Space:
         with np.errstate(over="ignore"):
             sig = 0.5 * (1.0 + np.tanh(0.5 * g))
             x = np.select(
-                [kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER],
+                [kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
                 [lo + (hi - lo) * sig, lo + (hi - lo) * ndtr(g), lo + np.exp(np.minimum(g, 709.0)),
-                 hi - np.exp(np.minimum(-g, 709.0))],
+                 hi - np.exp(np.minimum(-g, 709.0)), lo + (hi - lo) * (g + INTERVAL_B) / (2 * INTERVAL_B)],
                 g,
             )
         inner_lo = np.nextafter(self.lo, np.inf)
