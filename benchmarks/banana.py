@@ -48,7 +48,7 @@ listed under its row.  A summary line ends the table.
 
     python benchmarks/banana.py [--target banana|student] [--seeds 3] [--first-seed 0] [--nlive 500]
                                 [--nlive-low N] [--sampler dynesty|polychord] [--no-plain]
-                                [--sampler-kwargs JSON] [--mc 10000000]
+                                [--sampler-kwargs JSON] [--mc 10000000] [--flow auto|maf|nsf|piecewise]
 
 ``--sampler-kwargs`` go to both ``fp.run`` and ``fp.enhanced_run`` (both
 stages, less what ``enhanced_run`` sets for its high stage: for dynesty,
@@ -153,6 +153,8 @@ def main() -> None:
     ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's (100 for PolyChord and dynesty's uniform sampling, 25 for its MCMC methods, growing on a failed check)")
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--no-plain", action="store_true")
+    ap.add_argument("--flow", default="auto", choices=["auto", "maf", "nsf", "piecewise"],
+                    help="the enhanced run's flow (default auto)")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help="JSON dict for the sampler, both runs and both stages (default: the sampler's own defaults)")
     ap.add_argument("--mc", type=int, default=10_000_000, help="Monte Carlo draws for the banana's truncation check (0: skip)")
@@ -211,7 +213,7 @@ def main() -> None:
             res, wall, caught = timed(fp.run, seed=seed)
             plain_calls = res.ncall["total"]
             report("plain", seed, res, wall, caught)
-        res, wall, caught = timed(fp.enhanced_run, seed=seed, nlive_low=args.nlive_low)
+        res, wall, caught = timed(fp.enhanced_run, seed=seed, nlive_low=args.nlive_low, flow=args.flow)
         report("enhanced", seed, res, wall, caught, plain_calls)
     parts = []
     for name, rs in summary.items():

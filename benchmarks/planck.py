@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--high-repeats", type=int, default=None, help="PolyChord num_repeats in the high-resolution stage")
     ap.add_argument("--defensive", type=float, default=None, help="uniform weight in the flow prior (default: flowprior's)")
     ap.add_argument("--broaden", type=float, default=None, help="flow base scale (default: flowprior's)")
+    ap.add_argument("--flow", default="auto", choices=["auto", "maf", "nsf", "piecewise"],
+                    help="the enhanced run's flow (default auto)")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help='JSON dict for the sampler, both runs and both stages (e.g. {"sample": "rwalk"})')
     args = ap.parse_args()
@@ -60,7 +62,7 @@ def main() -> None:
         if args.high_repeats is not None:
             extra["high_sampler_kwargs"] = {"num_repeats": args.high_repeats}
         res = fp.enhanced_run(like, prior, 6, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low, seed=seed,
-                              names=NAMES, sampler_kwargs=args.sampler_kwargs, **extra)
+                              names=NAMES, sampler_kwargs=args.sampler_kwargs, flow=args.flow, **extra)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
             calls = ex.calls_text(res)
