@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowprior.flows.base import FlowDensity
-from flowprior.flows.choice import choose_flow, cube_bounds
+from flowprior.flows.choice import auto_flow, cube_bounds
 from flowprior.mpi import on_root
 from flowprior.result import Result
 from flowprior.workflows import resume, stages
@@ -119,7 +119,7 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     if isinstance(flow, FlowDensity):
         return flow.fit(u, weights=weights, bounds=None)
     if flow == "auto":
-        estimator = choose_flow(u, weights, rng)
+        estimator = auto_flow(u, weights, rng)
     else:
         check_flow_choice(flow)
         estimator = {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False)
