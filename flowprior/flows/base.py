@@ -9,7 +9,7 @@ import torch
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp, ndtr, ndtri
 
-from flowprior.flows import fast
+from flowprior.flows import fast, rosenblatt
 from flowprior.flows.spaces import INTERVAL, INTERVAL_B, Z_MAX
 from flowprior.data import as_points, check_inside, named_points, unit_cube_error
 from flowprior.numerics import in_unit_cube
@@ -37,7 +37,7 @@ def slab_left(cumw: np.ndarray) -> np.ndarray:
 
 
 def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None,
-              bins: int | None = None, interval=None) -> torch.nn.Module:
+              bins: int | None = None, interval=None, same_order: bool = False) -> torch.nn.Module:
     """The zuko MAF (or, with ``bins``, NSF) flowprior trains and exports, initialised to the identity.
 
     Each transform's output layer starts at zero (shift 0, scale 1; a
@@ -47,8 +47,10 @@ def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[i
     with the few hundred effective samples of a low-resolution
     nested-sampling run.  With ``blocks`` (lists of column indices that
     partition the coordinates) each transform lets a coordinate depend only
-    on coordinates of its own block (:mod:`flowprior.flows.blocks`); the
-    orders alternate as in zuko's MAF.  ``interval`` (a boolean mask, with
+    on coordinates of its own block (:mod:`flowprior.flows.blocks`).  The
+    orders alternate as in zuko's MAF, or with ``same_order`` all follow the
+    natural order, which the bijective piecewise transform needs
+    (:mod:`flowprior.flows.rosenblatt`).  ``interval`` (a boolean mask, with
     ``bins``) gives those coordinates a uniform base on the splines'
     interval (:mod:`flowprior.flows.interval`).
     """
@@ -60,7 +62,7 @@ def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[i
         flow = zuko.flows.NSF(ndim, bins=int(bins), transforms=n_transforms, hidden_features=hidden)
     else:
         flow = zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=hidden)
-    if blocks is not None and ndim > 1:
+    if (blocks is not None or same_order) and ndim > 1:
         from zuko.flows.autoregressive import MaskedAutoregressiveTransform
 
         from flowprior.flows.blocks import adjacency
@@ -68,10 +70,14 @@ def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[i
         spline = {} if not bins else {"univariate": flow.transform.transforms[0].univariate,
                                       "shapes": flow.transform.transforms[0].shapes}
         for t in range(n_transforms):
-            position = np.arange(ndim) if t % 2 == 0 else np.arange(ndim)[::-1].copy()
-            transform = MaskedAutoregressiveTransform(
-                ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=hidden, **spline)
-            transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
+            position = np.arange(ndim) if t % 2 == 0 or same_order else np.arange(ndim)[::-1].copy()
+            if blocks is None:
+                transform = MaskedAutoregressiveTransform(ndim, order=torch.as_tensor(position),
+                                                          hidden_features=hidden, **spline)
+            else:
+                transform = MaskedAutoregressiveTransform(
+                    ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=hidden, **spline)
+                transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
             flow.transform.transforms[t] = transform
     if interval is not None and np.any(interval):
         from flowprior.flows.interval import interval_base
@@ -104,8 +110,15 @@ class FlowDensity:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(...) or flowprior.load(...)")
 
     def _finish(self) -> None:
+        if self._bijective:
+            rosenblatt.check_order(self.pieces_, self.ndim_)
         self._fast = fast.export(self.pieces_, self.spaces_, self.weights_, self.base_scale_, self.base_,
                                  getattr(self, "bins", None) or 0)
+
+    @property
+    def _bijective(self) -> bool:
+        """Whether the prior transform is the mixture's Rosenblatt transform (``transform="rosenblatt"``)."""
+        return getattr(self, "transform", "slab") == "rosenblatt" and len(self.pieces_) > 1
 
     @property
     def base_scale_(self):
@@ -306,7 +319,9 @@ class FlowDensity:
 
         The pushforward of the uniform distribution on the cube is exactly the
         flow's density.  For a piecewise flow the first coordinate picks the
-        piece by cumulative weight and is rescaled within that piece's slab.
+        piece by cumulative weight and is rescaled within that piece's slab,
+        or, with ``transform="rosenblatt"``, the mixture's conditional CDFs
+        are inverted (:mod:`flowprior.flows.rosenblatt`).
         ``u`` exactly 0 or 1 gives a finite point strictly inside the bounds.
 
         Parameters
@@ -320,9 +335,11 @@ class FlowDensity:
         self._check_fitted()
         arr, single = as_points(u, self.ndim_, "u")
         if backend == "numpy":
-            x, ok = self._fast.prior_transform(arr)
+            x, ok = rosenblatt.prior_transform(self._fast, arr)[::2] if self._bijective else self._fast.prior_transform(arr)
             if not ok:
                 raise unit_cube_error(arr)
+        elif backend == "torch" and self._bijective:
+            raise ValueError("backend: the Rosenblatt transform has no torch reference; use 'numpy'")
         elif backend == "torch":
             x = self._torch_prior_transform(arr)
         else:
@@ -337,7 +354,8 @@ class FlowDensity:
         """Parameters for ``u`` and their log-density (for repartitioned likelihoods)."""
         self._check_fitted()
         arr, single = as_points(u, self.ndim_, "u")
-        x, logq, ok = self._fast.prior_transform_log_prob(arr)
+        transform = rosenblatt.prior_transform if self._bijective else fast.FastFlow.prior_transform_log_prob
+        x, logq, ok = transform(self._fast, arr)
         if not ok:
             raise unit_cube_error(arr)
         return (x[0], float(logq[0])) if single else (x, logq)
@@ -376,8 +394,9 @@ class FlowDensity:
     def inverse_transform(self, theta) -> np.ndarray:
         """Map parameters back to the unit hypercube.
 
-        For a MAF this is the exact inverse of :meth:`prior_transform`.  For a
-        piecewise flow (a many-to-one map: every slab covers the whole support)
+        For a MAF, and a piecewise flow with ``transform="rosenblatt"``, this
+        is the exact inverse of :meth:`prior_transform`.  For a piecewise flow
+        with slabs (a many-to-one map: every slab covers the whole support)
         it returns the preimage in the slab of the most responsible piece, so
         that ``prior_transform(inverse_transform(theta)) == theta``.
 
@@ -388,6 +407,10 @@ class FlowDensity:
         """
         self._check_fitted()
         x, single = self._points(theta)
+        if self._bijective:
+            check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
+            u = rosenblatt.inverse_transform(self._fast, x)
+            return u[0] if single else u
         z, piece = self._base_and_piece(x)
         u = ndtr(z)
         if len(self.pieces_) > 1:

@@ -232,15 +232,15 @@ def _forward_transform(x, z, g, w, b, woff, boff, nin, nout, nlayers, h, bins, p
     L = nl - 1
     sa = 0.0
     for f in range(d):
-        _outputs(f, x, h, L, nin[g, L], nin[g, L], g, w, b, woff, boff, bins, phi)
-        y, ladj = _univariate(phi, bins, x[f], kn)
+        outputs(f, x, h, L, nin[g, L], nin[g, L], g, w, b, woff, boff, bins, phi)
+        y, ladj = univariate(phi, bins, x[f], kn)
         z[f] = y
         sa += ladj
     return sa
 
 
 @njit(cache=True)
-def _outputs(f, x, h, L, ni, n_in, g, w, b, woff, boff, bins, phi):
+def outputs(f, x, h, L, ni, n_in, g, w, b, woff, boff, bins, phi):
     """The last layer's raw outputs for feature ``f`` (``ni`` inputs, the first ``n_in`` known) into ``phi``.
 
     Output ``P f + j`` is parameter ``j`` of feature ``f`` (``P`` = 2 for
@@ -257,7 +257,7 @@ def _outputs(f, x, h, L, ni, n_in, g, w, b, woff, boff, bins, phi):
 
 
 @njit(cache=True)
-def _univariate(phi, bins, v, kn):
+def univariate(phi, bins, v, kn):
     """``(y, log dy/dv)`` of one feature's map: zuko's monotonic affine, or its rational-quadratic spline."""
     if bins:
         return splines.forward(phi, bins, v, kn)
@@ -266,8 +266,8 @@ def _univariate(phi, bins, v, kn):
 
 
 @njit(cache=True)
-def _univariate_inverse(phi, bins, y, kn):
-    """The inverse of :func:`_univariate`."""
+def univariate_inverse(phi, bins, y, kn):
+    """The inverse of :func:`univariate`."""
     if bins:
         return splines.inverse(phi, bins, y, kn)
     return (y - phi[0]) * math.exp(-_log_scale(phi[1]))
@@ -300,8 +300,8 @@ def _inverse_transform(z, x, g, w, b, woff, boff, nin, nout, nlayers, ready, pos
             if stop > done[l]:
                 done[l] = stop
         f = pos2feat[g, p]
-        _outputs(f, x, h, L, nin[g, L], nin[g, L] if L == 0 else done[L - 1], g, w, b, woff, boff, bins, phi)
-        x[f] = _univariate_inverse(phi, bins, z[f], kn)
+        outputs(f, x, h, L, nin[g, L], nin[g, L] if L == 0 else done[L - 1], g, w, b, woff, boff, bins, phi)
+        x[f] = univariate_inverse(phi, bins, z[f], kn)
 
 
 @njit(cache=True)

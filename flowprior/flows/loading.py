@@ -54,7 +54,7 @@ def load(path):
             space = Space(lo, hi, tensors[f"piece{k}.mean"].numpy().astype(float),
                           tensors[f"piece{k}.chol"].numpy().astype(float), flow.link)
             piece = build_maf(ndim, flow.n_transforms, flow.hidden_features, flow.blocks_, flow.bins,
-                              space.kinds == INTERVAL)
+                              space.kinds == INTERVAL, flow._same_order())
             piece.load_state_dict(state, strict=True)
             pieces.append(piece.eval())
             spaces.append(space)

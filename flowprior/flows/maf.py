@@ -110,12 +110,17 @@ class MAFSettings:
         self.blocks_ = check_blocks(self.blocks, ndim, names)
         return None if self.blocks_ is None else same_block(self.blocks_, ndim)
 
+    def _same_order(self) -> bool:
+        """Whether every transform follows the natural variable order (:func:`~flowprior.flows.base.build_maf`)."""
+        return False
+
     def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
         """Build and train one flow on ``x`` mapped through ``space``."""
         y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
-                                                   self.blocks_, self.bins, space.kinds == INTERVAL))
+                                                   self.blocks_, self.bins, space.kinds == INTERVAL,
+                                                   self._same_order()))
         patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,

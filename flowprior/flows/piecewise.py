@@ -14,6 +14,8 @@ from flowprior.flows.spaces import Space, parse_bounds
 #: Smallest responsibility for which a sample trains a piece (``overlap``): it leaves out rows of
 #: almost no weight; a larger cut gained nothing (docs/design.md, "Piecewise flows and training defaults").
 MIN_MEMBERSHIP = 0.01
+#: The piecewise prior transforms: slabs of the first coordinate, or the mixture's conditional CDFs.
+TRANSFORMS = ("slab", "rosenblatt")
 
 
 def _train_one(estimator: MAFSettings, x, w, space, seed_seq, desc):
@@ -25,9 +27,8 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
     """A mixture of MAFs, one per cluster of the samples.
 
     The density is ``sum_k W_k p_k(theta)`` with ``W_k`` the summed sample
-    weights of cluster ``k``.  Its prior transform is deterministic: the first
-    hypercube coordinate picks the piece by cumulative weight and is rescaled
-    within that piece's slab, the rest goes to that piece's flow.
+    weights of cluster ``k``.  Its prior transform is deterministic, and one
+    of two maps (``transform``).
 
     Parameters
     ----------
@@ -69,6 +70,16 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
         then draw outliers (docs/design.md, "Piecewise flows and training
         defaults").
         ``None``: hard clusters, each sample in one piece (faster to fit).
+    transform : {"slab", "rosenblatt"}
+        ``"slab"``: the first hypercube coordinate picks the piece by
+        cumulative weight and is rescaled within that piece's slab, the rest
+        goes to that piece's flow.  Every slab covers the whole support, so
+        the map is many-to-one and :meth:`inverse_transform` is only a right
+        inverse.  ``"rosenblatt"``: the mixture's own conditional CDFs
+        ``u_i = F(x_i | x_<i)``, a continuous bijection of the cube whose
+        exact inverse is :meth:`inverse_transform`; the pieces' transforms
+        then all follow the natural variable order
+        (:mod:`flowprior.flows.rosenblatt`).
     n_transforms : int
         Autoregressive transforms per piece: 3, not MAF's 5, because a
         piece only has to bend one cluster; it gives the same KL as 5 in
@@ -88,9 +99,11 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
     """
 
     def __init__(self, clusters="auto", k_max: int = 20, split: int = 2, n_jobs: int = 1,
-                 min_cluster_size: int = 50, overlap: float | None = 2.0, n_transforms: int = 3, **maf_kwargs):
+                 min_cluster_size: int = 50, overlap: float | None = 2.0, transform: str = "slab",
+                 n_transforms: int = 3, **maf_kwargs):
         super().__init__(n_transforms=n_transforms, **maf_kwargs)
         self.overlap = overlap
+        self.transform = transform
         self.clusters = clusters
         self.k_max = k_max
         self.split = split
@@ -103,9 +116,12 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
         params.update(
             clusters=self.clusters if isinstance(self.clusters, (str, int)) else None,
             k_max=self.k_max, split=self.split, n_jobs=self.n_jobs, min_cluster_size=self.min_cluster_size,
-            overlap=self.overlap,
+            overlap=self.overlap, transform=self.transform,
         )
         return params
+
+    def _same_order(self) -> bool:
+        return self.transform == "rosenblatt"
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -113,6 +129,9 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
             raise ValueError(f"overlap: expected a positive number or None, got {self.overlap!r}")
         if not (isinstance(self.split, (int, np.integer)) and not isinstance(self.split, bool) and self.split >= 1):
             raise ValueError(f"split: expected a positive integer (pieces per cluster), got {self.split!r}")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"transform: expected one of {list(TRANSFORMS)} (the piecewise prior transform), "
+                             f"got {self.transform!r}")
 
     def fit(self, theta, weights=None, bounds=None, names=None) -> "PiecewiseFlow":
         """Cluster the samples and train one MAF per cluster (see :meth:`MAF.fit`)."""
