@@ -1,10 +1,12 @@
 """Per-piece widths and weights of a piecewise flow in the high stage's prior (flowprior.workflows.mixing)."""
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from scipy.stats import kstest
 
 import flowprior as fp
 from conftest import QUICK
@@ -115,16 +117,16 @@ def test_reweighted_mixes_the_same_pieces(piecewise):
 
 
 def test_check_masses_from_slabs():
-    weights = np.array([0.5, 0.5])
+    flow = SimpleNamespace(weights_=np.array([0.5, 0.5]), bijective=False)  # a two-piece flow with slabs
     v = np.array([[0.1, 0.5], [0.3, 0.5], [0.6, 0.5], [0.9, 0.5]])
     logl = np.log([1.0, 1.0, 2.0, -0.0 + 4.0])
-    m = check_masses({"v": v, "logl": logl}, weights, floor=np.array([0.5, 0.5]))
+    m = check_masses({"v": v, "logl": logl}, flow, floor=np.array([0.5, 0.5]))
     assert np.allclose(m, [2 / 8, 6 / 8])
     # A piece whose draws hold nothing keeps MASS_FLOOR of the low run's mass.
     logl = np.array([-np.inf, -np.inf, 0.0, 0.0])
-    m = check_masses({"v": v, "logl": logl}, weights, floor=np.array([0.4, 0.6]))
+    m = check_masses({"v": v, "logl": logl}, flow, floor=np.array([0.4, 0.6]))
     assert m[0] / m[1] == pytest.approx(MASS_FLOOR * 0.4 / 1.0)
-    assert check_masses({"v": v, "logl": np.full(4, -np.inf)}, weights, np.array([0.5, 0.5])) is None
+    assert check_masses({"v": v, "logl": np.full(4, -np.inf)}, flow, np.array([0.5, 0.5])) is None
 
 
 class CountingLike:
@@ -168,3 +170,46 @@ def test_redraw_gives_draws_of_the_new_prior(cube_pieces):
     # Each piece's first coordinate stays uniform within its new slab.
     t = (out["v"][:, 0][out["v"][:, 0] >= 0.2] - 0.2) / 0.8
     assert abs(np.mean(t) - 0.5) < 4 * np.sqrt(1 / 12 / len(t))
+
+
+@pytest.fixture(scope="module")
+def cube_bijective(blobs):
+    """The same two pieces with the bijective (Rosenblatt) transform."""
+    x, w = blobs
+    return fp.PiecewiseFlow(seed=0, k_max=4, split=1, transform="rosenblatt", **QUICK).fit(
+        (x + 6) / 12, weights=w, bounds=[(0, 1)] * 2)
+
+
+def test_check_masses_of_a_bijective_flow_share_draws_by_responsibility(cube_bijective):
+    """Draws of the flow weighted towards a target with masses (0.2, 0.8) of the same pieces give those masses."""
+    flow = cube_bijective
+    target = flow.reweighted([0.2, 0.8])
+    v = np.random.default_rng(7).uniform(size=(2000, 2))
+    u = flow.prior_transform(v)
+    logl = target.log_prob(u) - flow.log_prob(u)
+    m = check_masses({"v": v, "u": u, "logl": logl}, flow, floor=np.array([0.5, 0.5]))
+    w = np.exp(logl - logl.max())
+    r = flow.responsibilities(u)[:, 1]
+    se = np.sqrt(np.sum(w**2 * (r - m[1]) ** 2)) / w.sum()  # delta-method error of a ratio estimate
+    assert abs(m[1] - 0.8) < 4 * se + 1e-3  # 1e-3: the pieces' overlap, which shares a draw between them
+
+
+def test_redraw_of_a_bijective_flow_gives_draws_of_the_new_prior(cube_bijective):
+    old = cube_bijective
+    new = old.reweighted([0.2, 0.8])
+    like_old, like_new = CountingLike(old), CountingLike(new)
+    n = 2000
+    u = old.prior_transform(np.random.default_rng(5).uniform(size=(n, 2)))
+    draws = {"v": old.inverse_transform(u), "u": u, "logl": np.array([like_old(row) for row in u])}
+    out, calls = redraw(draws, old, new, like_new, np.random.default_rng(6))
+    assert len(out["v"]) == n and calls == like_new.calls
+    deficit = (0.8 - old.weights_[1]) * n
+    assert abs(calls - deficit) < 5 * np.sqrt(n * 0.8 * 0.2) + 1
+    assert np.allclose(new.prior_transform(out["v"]), out["u"], rtol=0, atol=1e-9)
+    expected = np.array([-0.5 * np.sum((row - 0.5) ** 2) for row in out["u"]]) - new.log_prob(out["u"])
+    assert np.allclose(out["logl"], expected)
+    # Draws of the new prior fill its cube uniformly: the pieces in the new proportions, each coordinate flat.
+    share = new.responsibilities(out["u"])[:, 1].mean()
+    assert abs(share - 0.8) < 4 * np.sqrt(0.16 / n)
+    for j in range(2):
+        assert kstest(out["v"][:, j], "uniform").statistic < 1.95 / np.sqrt(n)

@@ -102,6 +102,8 @@ def test_bad_input():
     counter = Counting()
     with pytest.raises(ValueError, match=r"flow: expected one of \['auto', 'maf', 'nsf', 'piecewise'\]"):
         fp.enhanced_run(counter, prior_transform, D, nlive=100, flow="nfs")
+    with pytest.raises(ValueError, match=r"transform: expected one of \['slab', 'rosenblatt'\]"):
+        fp.enhanced_run(counter, prior_transform, D, nlive=100, transform="bijective")
     assert counter.calls == 0
 
 
@@ -219,6 +221,16 @@ def test_outdir_with_other_settings_is_refused(tmp_path):
     fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path)
     with pytest.raises(ValueError, match=r"other settings \(nlive: 60 there, 80 now\)"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=tmp_path)
+    with pytest.raises(ValueError, match=r"other settings \(transform: 'slab' there, 'rosenblatt' now\)"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path,
+                        transform="rosenblatt")
+    # A flow object is recorded with its settings: other settings are other flows.
+    maf = dict(max_epochs=20, hidden_features=(8, 8), progress=False)
+    fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path / "maf",
+                    flow=fp.MAF(n_transforms=1, **maf))
+    with pytest.raises(ValueError, match=r"other settings \(flow: .*n_transforms', 1.* there, .*n_transforms', 2"):
+        fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path / "maf",
+                        flow=fp.MAF(n_transforms=2, **maf))
     with pytest.raises(ValueError, match="pass an int seed"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, outdir=tmp_path / "new")
     stray = tmp_path / "stray"
@@ -249,11 +261,13 @@ def _tame(check, flow) -> bool:
     return check is not None and ADAPTER.tame(HighStart(check.tail, len(flow.pieces_), None))
 
 
-def test_auto_flow_is_piecewise_for_two_modes():
+@pytest.mark.parametrize("transform", ["slab", "rosenblatt"])
+def test_auto_flow_is_piecewise_for_two_modes(transform):
     from flowprior.workflows.mixing import volume_weights
 
-    res = fp.enhanced_run(bimodal, unit, 2, nlive=150, nlive_low=60, seed=4)
+    res = fp.enhanced_run(bimodal, unit, 2, nlive=150, nlive_low=60, seed=4, transform=transform)
     assert isinstance(res.flow, fp.PiecewiseFlow) and len(res.flow.pieces_) == 2
+    assert res.flow.transform == transform and res.flow.bijective == (transform == "rosenblatt")
     assert not _tame(res.low_checks[-1], res.flow)  # early ellipsoids would clip the pieces' slabs
     assert abs(res.logZ - 0.0) < 3 * res.logZerr
     w = res.samples.get_weights()

@@ -36,65 +36,6 @@ def slab_left(cumw: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], cumw[:-1]])
 
 
-def build_maf(ndim: int, n_transforms: int, hidden_features, blocks: list[list[int]] | None = None,
-              bins: int | None = None, interval=None, same_order: bool = False) -> torch.nn.Module:
-    """The zuko MAF (or, with ``bins``, NSF) flowprior trains and exports, initialised to the identity.
-
-    Each transform's output layer starts at zero (shift 0, scale 1; a
-    spline's equal bins and unit slopes), so the untrained flow is the base
-    Gaussian: on whitened coordinates, the weighted Gaussian fit.  Training
-    starts from there rather than from a random distortion, which matters
-    with the few hundred effective samples of a low-resolution
-    nested-sampling run.  With ``blocks`` (lists of column indices that
-    partition the coordinates) each transform lets a coordinate depend only
-    on coordinates of its own block (:mod:`flowprior.flows.blocks`).  The
-    orders alternate as in zuko's MAF, or with ``same_order`` all follow the
-    natural order, which the bijective piecewise transform needs
-    (:mod:`flowprior.flows.rosenblatt`).  ``interval`` (a boolean mask, with
-    ``bins``) gives those coordinates a uniform base on the splines'
-    interval (:mod:`flowprior.flows.interval`).
-    """
-    import zuko
-    from zuko.nn import MaskedLinear
-
-    hidden = tuple(hidden_features)
-    if bins:
-        flow = zuko.flows.NSF(ndim, bins=int(bins), transforms=n_transforms, hidden_features=hidden)
-    else:
-        flow = zuko.flows.MAF(ndim, transforms=n_transforms, hidden_features=hidden)
-    if (blocks is not None or same_order) and ndim > 1:
-        from zuko.flows.autoregressive import MaskedAutoregressiveTransform
-
-        from flowprior.flows.blocks import adjacency
-
-        spline = {} if not bins else {"univariate": flow.transform.transforms[0].univariate,
-                                      "shapes": flow.transform.transforms[0].shapes}
-        for t in range(n_transforms):
-            position = np.arange(ndim) if t % 2 == 0 or same_order else np.arange(ndim)[::-1].copy()
-            if blocks is None:
-                transform = MaskedAutoregressiveTransform(ndim, order=torch.as_tensor(position),
-                                                          hidden_features=hidden, **spline)
-            else:
-                transform = MaskedAutoregressiveTransform(
-                    ndim, adjacency=torch.as_tensor(adjacency(blocks, position)), hidden_features=hidden, **spline)
-                transform.order = torch.as_tensor(position)  # the total order the compiled kernels invert along
-            flow.transform.transforms[t] = transform
-    if interval is not None and np.any(interval):
-        from flowprior.flows.interval import interval_base
-
-        flow.base = interval_base(interval)
-    with torch.no_grad():
-        for transform in flow.transform.transforms:
-            if hasattr(transform, "hyper"):
-                last = [m for m in transform.hyper if isinstance(m, MaskedLinear)][-1]
-                last.weight.zero_()
-                last.bias.zero_()
-            else:
-                for p in transform.phi:
-                    p.zero_()
-    return flow
-
-
 class FlowDensity:
     """Shared interface of :class:`~flowprior.MAF` and :class:`~flowprior.PiecewiseFlow`.
 
@@ -335,7 +276,10 @@ class FlowDensity:
         self._check_fitted()
         arr, single = as_points(u, self.ndim_, "u")
         if backend == "numpy":
-            x, ok = rosenblatt.prior_transform(self._fast, arr)[::2] if self._bijective else self._fast.prior_transform(arr)
+            if self._bijective:
+                x, _, ok = rosenblatt.prior_transform(self._fast, arr)
+            else:
+                x, ok = self._fast.prior_transform(arr)
             if not ok:
                 raise unit_cube_error(arr)
         elif backend == "torch" and self._bijective:
@@ -359,6 +303,24 @@ class FlowDensity:
         if not ok:
             raise unit_cube_error(arr)
         return (x[0], float(logq[0])) if single else (x, logq)
+
+    @property
+    def bijective(self) -> bool:
+        """Whether :meth:`prior_transform` is a bijection of the cube (one piece, or ``transform="rosenblatt"``)."""
+        self._check_fitted()
+        return len(self.pieces_) == 1 or self._bijective
+
+    def responsibilities(self, theta) -> np.ndarray:
+        """Each piece's share of the density at ``theta``: ``W_k q_k(theta) / q(theta)``, shape (n, n_pieces).
+
+        Rows sum to one inside the bounds; a row outside them raises a ``ValueError``.
+        """
+        self._check_fitted()
+        x, single = self._points(theta)
+        check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
+        lps = np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1) + self._fast.logw
+        r = np.exp(lps - logsumexp(lps, axis=1, keepdims=True))
+        return r[0] if single else r
 
     def _piece_of(self, x: np.ndarray) -> np.ndarray:
         """Most responsible piece of each row (the only one for a MAF)."""

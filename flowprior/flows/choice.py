@@ -34,7 +34,7 @@ AUTO_SILHOUETTE = 0.5
 HOLD_OUT = 0.25
 
 
-def auto_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
+def auto_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, transform: str = "slab") -> FlowDensity:
     """The enhanced run's ``flow="auto"``: :func:`choose_flow`, and where that is piecewise, the better on held-out rows.
 
     A curved unimodal posterior clusters too (a banana scores a silhouette
@@ -44,10 +44,11 @@ def auto_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> F
     mean log-density of the rest; the better is returned, unfitted.  The
     comparison draws from a copy of ``rng``, so a piecewise flow that wins
     trains as it would without it (docs/design.md, "Which flow: `flow="auto"`").
+    ``transform`` is a piecewise candidate's prior transform.
     """
     import copy
 
-    estimator = choose_flow(u, weights, rng)
+    estimator = choose_flow(u, weights, rng, transform)
     if not isinstance(estimator, PiecewiseFlow):
         return estimator
     single = MAF(**{**_SMALL, "seed": rng})
@@ -77,7 +78,7 @@ def held_out_scores(estimators: list, u: np.ndarray, weights: np.ndarray, rng: n
 _SMALL = dict(n_transforms=3, hidden_features=(32, 32), progress=False)
 
 
-def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
+def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, transform: str = "slab") -> FlowDensity:
     """The ``flow="auto"`` estimator for hypercube samples: piecewise when they cluster.
 
     Small data wants small flows: a low-resolution run has an effective
@@ -91,7 +92,7 @@ def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) ->
     y, _ = space.to_real(u[keep])
     _, scores = kmeans_silhouette(y, weights[keep], 10, rng)
     if scores and max(scores.values()) >= AUTO_SILHOUETTE:
-        return PiecewiseFlow(clusters=max(scores, key=scores.get), **small)
+        return PiecewiseFlow(clusters=max(scores, key=scores.get), transform=transform, **small)
     return MAF(**small)
 
 

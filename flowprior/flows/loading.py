@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.flows.base import build_maf
+from flowprior.flows.build import build_maf
 from flowprior.flows.blocks import check_blocks
 from flowprior.flows.files import read_file
 from flowprior.flows.maf import MAF

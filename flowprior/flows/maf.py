@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.flows.base import FlowDensity, build_maf, make_rng
+from flowprior.flows.base import FlowDensity, make_rng
+from flowprior.flows.build import build_maf
 from flowprior.data import check_enough, check_inside, is_real, is_whole, read_samples, warn_degenerate
 from flowprior.numerics import kish_ess
 from flowprior.flows.blocks import check_blocks, same_block
@@ -111,7 +112,7 @@ class MAFSettings:
         return None if self.blocks_ is None else same_block(self.blocks_, ndim)
 
     def _same_order(self) -> bool:
-        """Whether every transform follows the natural variable order (:func:`~flowprior.flows.base.build_maf`)."""
+        """Whether every transform follows the natural variable order (:func:`~flowprior.flows.build.build_maf`)."""
         return False
 
     def _train_piece(self, x, w, space, rng, desc: str = "MAF"):

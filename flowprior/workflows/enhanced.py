@@ -48,7 +48,8 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
                  nlive_low: int | None = None, flow="auto", defensive: float = DEFAULTS.defensive,
                  broaden: float | None = None, seed=None, names=None, outdir=None, pool=None,
                  sampler_kwargs: dict | None = None, run_kwargs: dict | None = None,
-                 high_sampler_kwargs: dict | None = None, grow_below: float | None = DEFAULTS.grow_below) -> Result:
+                 high_sampler_kwargs: dict | None = None, grow_below: float | None = DEFAULTS.grow_below,
+                 transform: str = DEFAULTS.transform) -> Result:
     """Low-resolution run -> flow trained on its posterior -> high-resolution run with the flow as prior.
 
     Parameters
@@ -78,6 +79,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         Override ``sampler_kwargs`` in the high stage only.
     grow_below : float or None
         Check score below which the low stage grows; None skips the check.
+    transform : {"slab", "rosenblatt"}
+        The prior transform of a piecewise flow the run trains
+        (:class:`~flowprior.PiecewiseFlow`'s ``transform``).
 
     Returns
     -------
@@ -101,7 +105,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     plan = _plan(dict(loglike=loglike, prior_transform=prior_transform, ndim=ndim, sampler=sampler, nlive=nlive,
                       nlive_low=nlive_low, flow=flow, defensive=defensive, broaden=broaden, seed=seed, names=names,
                       outdir=outdir, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs,
-                      high_sampler_kwargs=high_sampler_kwargs, grow_below=grow_below))
+                      high_sampler_kwargs=high_sampler_kwargs, grow_below=grow_below, transform=transform))
     with outdir_lock(plan.comm, plan.outdir):
         calls = check_outdir(plan)
         levels, n_low = recorded_levels(plan)
@@ -120,7 +124,7 @@ def _plan(a: dict) -> Plan:
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
                                   lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
-    check_flow_choice(a["flow"])
+    check_flow_choice(a["flow"], a["transform"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])
     streams = Streams(seed)
     if a["outdir"] is not None and streams.seed is None:
@@ -128,7 +132,7 @@ def _plan(a: dict) -> Plan:
     return Plan(a["loglike"], a["prior_transform"], ndim, nlive, nlive_low, a["flow"], a["defensive"], a["broaden"],
                 a["grow_below"], names, a["pool"], StageSettings(sk, a["run_kwargs"]), a["high_sampler_kwargs"],
                 adapter, streams, comm=adapter.mpi_comm(), outdir=a["outdir"],
-                paths=None if a["outdir"] is None else stages.stage_paths(a["outdir"]))
+                paths=None if a["outdir"] is None else stages.stage_paths(a["outdir"]), transform=a["transform"])
 
 
 def _grow(plan: Plan, levels: list, n_low: int):

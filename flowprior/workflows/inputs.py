@@ -78,10 +78,15 @@ def check_knobs(grow_below, defensive, broaden) -> None:
 FLOW_NAMES = ("auto", "maf", "nsf", "piecewise")
 
 
-def check_flow_choice(flow) -> None:
-    """``flow`` one of :data:`FLOW_NAMES` or a flowprior flow object, checked before the low stage runs."""
+def check_flow_choice(flow, transform: str = "slab") -> None:
+    """``flow`` one of :data:`FLOW_NAMES` or a flowprior flow object, and ``transform`` a piecewise transform;
+    checked before the low stage runs."""
     from flowprior.flows.base import FlowDensity
+    from flowprior.flows.piecewise import TRANSFORMS
 
+    if not (isinstance(transform, str) and transform in TRANSFORMS):
+        raise ValueError(f"transform: expected one of {list(TRANSFORMS)} (a piecewise flow's prior transform), "
+                         f"got {transform!r}")
     if isinstance(flow, FlowDensity) or (isinstance(flow, str) and flow in FLOW_NAMES):
         return
     raise ValueError(f"flow: expected one of {list(FLOW_NAMES)} or a flowprior flow (e.g. fp.MAF(blocks=...)), "

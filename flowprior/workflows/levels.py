@@ -98,7 +98,7 @@ class Level:
     verified: int
 
 
-def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
+def train(flow, low: Result, rng: np.random.Generator, transform: str = "slab") -> FlowDensity:
     """A flow fitted to the low run's hypercube samples: ``flow`` is "auto", "maf", "nsf", "piecewise" or a flow object.
 
     Fitted unbounded: the high stage's likelihood is ``-inf`` outside the
@@ -108,7 +108,8 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     the coordinates :func:`~flowprior.flows.choice.cube_bounds` picks seen
     through the probit link, on the same held-out rows, and the fit with
     the better held-out likelihood is kept ("The flow's space in the
-    enhanced run").  A flow object given by the user is fitted as given.
+    enhanced run").  A flow object given by the user is fitted as given;
+    a piecewise flow trained here takes ``transform``.
     """
     from flowprior.flows.maf import MAF
     from flowprior.flows.nsf import NSF
@@ -119,10 +120,12 @@ def train(flow, low: Result, rng: np.random.Generator) -> FlowDensity:
     if isinstance(flow, FlowDensity):
         return flow.fit(u, weights=weights, bounds=None)
     if flow == "auto":
-        estimator = auto_flow(u, weights, rng)
+        estimator = auto_flow(u, weights, rng, transform)
     else:
         check_flow_choice(flow)
         estimator = {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False)
+        if flow == "piecewise":
+            estimator.transform = transform
     bounds = cube_bounds(u, weights)
     if isinstance(estimator, PiecewiseFlow) or all(b is None for b in bounds):
         return estimator.fit(u, weights=weights, bounds=None)
@@ -149,7 +152,7 @@ def low_level(plan: Plan, n_low: int) -> Level:
 
             trained = load(plan.paths["flow"])
         else:
-            trained = train(plan.flow, low, rng)
+            trained = train(plan.flow, low, rng, plan.transform)
             if plan.paths:
                 # A high-stage checkpoint belongs to the flow it sampled.
                 stages.remove_checkpoint(plan.outdir, "high", plan.adapter.name)

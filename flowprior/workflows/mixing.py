@@ -88,20 +88,34 @@ def perfect_ess(masses: np.ndarray, scales, ndim: int) -> float:
     return float(1 / np.sum(m[m > 0] ** 2 / w[m > 0] / f[m > 0]))
 
 
-def check_masses(draws: dict, weights: np.ndarray, floor: np.ndarray) -> np.ndarray | None:
+def memberships(draws: dict, flow) -> np.ndarray:
+    """Each draw's share in each piece of ``flow``, shape (n, n_pieces).
+
+    With slabs a draw belongs to the piece whose slab holds its first cube
+    coordinate (one-hot rows).  A bijective flow (``transform="rosenblatt"``)
+    has no slabs: a draw's shares are the pieces' responsibilities at it,
+    ``W_k q_k(u) / q(u)``.
+    """
+    if flow.bijective:
+        return flow.responsibilities(np.asarray(draws["u"], dtype=float))
+    k = slab_of(np.asarray(draws["v"])[:, 0], np.cumsum(flow.weights_))
+    return np.eye(len(flow.weights_))[k]
+
+
+def check_masses(draws: dict, flow, floor: np.ndarray) -> np.ndarray | None:
     """Each piece's share of the posterior, from the check's importance weights.
 
-    The draws in piece ``k``'s slab come from that piece, so their summed
-    weight over everyone's is an estimate of its mass.  Each is kept at
-    least ``MASS_FLOOR`` times ``floor`` (the low run's masses); None when
-    no draw had positive weight.
+    A draw's weight ``P / q`` shared among the pieces by :func:`memberships`
+    (the draws in piece ``k``'s slab come from that piece), summed over all
+    draws' weights, estimates ``int P W_k q_k / q``: the piece's mass.  Each
+    is kept at least ``MASS_FLOOR`` times ``floor`` (the low run's masses);
+    None when no draw had positive weight.
     """
     logl = np.asarray(draws["logl"], dtype=float)
     if not np.isfinite(logl).any():
         return None
     w = np.exp(logl - np.max(logl))
-    k = slab_of(np.asarray(draws["v"])[:, 0], np.cumsum(weights))
-    m = np.bincount(k, weights=w, minlength=len(weights)) / w.sum()
+    m = w @ memberships(draws, flow) / w.sum()
     m = np.maximum(m, MASS_FLOOR * np.asarray(floor, dtype=float))
     return m / m.sum()
 
@@ -109,9 +123,11 @@ def check_masses(draws: dict, weights: np.ndarray, floor: np.ndarray) -> np.ndar
 def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> tuple[dict, int]:
     """Draws of ``new``'s cube made from draws of ``old``'s (the same pieces, other weights).
 
-    A draw in piece ``k``'s slab is a draw of piece ``k`` wherever that slab
-    sits, so it keeps its ``u`` and moves to the same place in ``k``'s new
-    slab; its log-likelihood changes by ``log q_old(u) - log q_new(u)``.
+    A draw is given a piece (its slab's; for a bijective flow, one drawn
+    from its responsibilities, so that it is a draw of that piece), keeps
+    its ``u`` and moves to where ``new`` maps it from its piece: the same
+    place in ``k``'s new slab, or ``new.inverse_transform(u)``; its
+    log-likelihood changes by ``log q_old(u) - log q_new(u)``.
     Piece counts are drawn from the new weights, and pieces with too few
     old draws get fresh ones (each a likelihood call), so the result is as
     many independent draws of ``new`` as ``draws`` held.
@@ -120,17 +136,14 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     """
     v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
     n, ndim = v.shape
-    w_old, w_new = np.asarray(old.weights_), np.asarray(new.weights_)
-    left_old, left_new = slab_left(np.cumsum(w_old)), slab_left(np.cumsum(w_new))
-    piece = slab_of(v[:, 0], np.cumsum(w_old))
-    counts = rng.multinomial(n, w_new)
+    share = memberships(draws, old)
+    piece = np.minimum((rng.uniform(size=(n, 1)) > np.cumsum(share, axis=1)).sum(axis=1), share.shape[1] - 1) \
+        if old.bijective else np.argmax(share, axis=1)
+    counts = rng.multinomial(n, np.asarray(new.weights_))
     out_v, out_u, out_l, fresh_v = [], [], [], []
     for k, c in enumerate(counts):
         mine = np.flatnonzero(piece == k)[:c]
-        t = np.clip((v[mine, 0] - left_old[k]) / w_old[k], 0.0, 1.0)
-        vk = v[mine].copy()
-        vk[:, 0] = left_new[k] + w_new[k] * t
-        out_v.append(vk)
+        out_v.append(_moved(v[mine], u[mine], k, old, new))
         out_u.append(u[mine])
         lk = logl[mine].copy()
         ok = np.isfinite(lk)
@@ -138,9 +151,7 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
             lk[ok] += old.log_prob(u[mine][ok]) - new.log_prob(u[mine][ok])
         out_l.append(lk)
         if c > len(mine):
-            vf = rng.uniform(size=(c - len(mine), ndim))
-            vf[:, 0] = left_new[k] + w_new[k] * vf[:, 0]
-            fresh_v.append(vf)
+            fresh_v.append(_fresh(new, k, c - len(mine), ndim, rng))
     calls = 0
     if fresh_v:
         vf = np.concatenate(fresh_v)
@@ -152,3 +163,24 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     order = rng.permutation(n)
     return ({"v": np.concatenate(out_v)[order], "u": np.concatenate(out_u)[order],
              "logl": np.concatenate(out_l)[order]}, calls)
+
+
+def _moved(v: np.ndarray, u: np.ndarray, k: int, old, new) -> np.ndarray:
+    """The cube points of ``new`` that map to ``u``, draws of piece ``k`` at ``v`` in ``old``'s cube."""
+    if new.bijective:
+        return new.inverse_transform(u) if len(u) else v.copy()
+    left_old, left_new = slab_left(np.cumsum(old.weights_)), slab_left(np.cumsum(new.weights_))
+    out = v.copy()
+    out[:, 0] = left_new[k] + new.weights_[k] * np.clip((v[:, 0] - left_old[k]) / old.weights_[k], 0.0, 1.0)
+    return out
+
+
+def _fresh(new, k: int, m: int, ndim: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` cube points of ``new`` whose images are independent draws of its piece ``k``."""
+    if new.bijective:
+        alone = np.zeros(len(new.weights_))
+        alone[k] = 1.0
+        return new.inverse_transform(new.reweighted(alone).sample(m, seed=rng))
+    v = rng.uniform(size=(m, ndim))
+    v[:, 0] = slab_left(np.cumsum(new.weights_))[k] + new.weights_[k] * v[:, 0]
+    return v

@@ -37,6 +37,10 @@ class EnhancedDefaults:
     rebase_gain : float
         Least KL divergence (nats) that rebasing a widened flow must be
         expected to remove for its check to be paid ("Rebasing a widened flow").
+    transform : str
+        How a piecewise flow the run trains maps the cube, ``"slab"`` or
+        ``"rosenblatt"`` (:class:`~flowprior.PiecewiseFlow`; "The bijective
+        piecewise transform").
     """
 
     min_nlive_low: int = 5
@@ -46,6 +50,7 @@ class EnhancedDefaults:
     widen: tuple = (1.125, 1.25, 1.5, 2.25)
     widen_tail: float = 1.0
     rebase_gain: float = 0.1
+    transform: str = "slab"
 
 
 DEFAULTS = EnhancedDefaults()
@@ -105,6 +110,7 @@ class Plan:
     comm: object = None
     outdir: Path | None = None
     paths: dict | None = None
+    transform: str = DEFAULTS.transform
 
     def stage_kwargs(self, settings: StageSettings) -> dict:
         """Keyword arguments of :meth:`SamplerAdapter.run` for a stage with these settings."""

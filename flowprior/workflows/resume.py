@@ -30,8 +30,10 @@ def settings_repr(kwargs: dict | None) -> str:
 def config(plan: Plan) -> dict:
     """The settings an ``outdir``'s files are reused for (``config.json``)."""
     flow = plan.flow
+    if not isinstance(flow, str):  # a flow object: its class and constructor settings
+        flow = type(flow).__name__ + settings_repr({k: v for k, v in flow.get_params().items() if k != "progress"})
     return {"sampler": plan.adapter.name, "ndim": int(plan.ndim), "nlive": int(plan.nlive),
-            "nlive_low": int(plan.nlive_low), "flow": flow if isinstance(flow, str) else type(flow).__name__,
+            "nlive_low": int(plan.nlive_low), "flow": flow, "transform": plan.transform,
             "defensive": float(plan.defensive), "broaden": None if plan.broaden is None else float(plan.broaden),
             "sampler_kwargs": settings_repr(plan.settings.sampler_kwargs),
             "run_kwargs": settings_repr(plan.settings.run_kwargs),

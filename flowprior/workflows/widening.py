@@ -234,7 +234,7 @@ def _reweigh_pieces(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, 
 
     A high stage that starts from the check's draws gets them redrawn under the new prior.
     """
-    masses = check_masses(draws, sp.wide.weights_, level.trained.weights_)
+    masses = check_masses(draws, sp.wide, level.trained.weights_)
     if masses is None:
         return sp, draws
     old = sp.prior
