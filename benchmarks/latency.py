@@ -1,7 +1,9 @@
 """Per-point prior-transform latency, as a sampler calls it (one point at a time).
 
-d = 6, 5 transforms, 2 x 64 hidden units: a MAF and an 8-piece flow, through
-flowprior's compiled path, and a plain zuko call for scale.  Prints a table of
+d = 6, 5 transforms, 2 x 64 hidden units: a MAF and an 8-piece flow (slabs,
+and the bijective Rosenblatt transform at the piecewise default of 3
+transforms and at 5), through flowprior's compiled path, and a plain zuko
+call for scale.  Prints a table of
 medians and 90th percentiles in microseconds.
 
     python benchmarks/latency.py
@@ -40,6 +42,8 @@ def main() -> None:
     blobs = np.concatenate([c + rng.normal(size=(500, D)) for c in centres])
     maf = fp.MAF(seed=0, **ARCH).fit(x)
     pw = fp.PiecewiseFlow(clusters=8, seed=0, **ARCH).fit(blobs)
+    ros5 = fp.PiecewiseFlow(clusters=8, seed=0, transform="rosenblatt", **ARCH).fit(blobs)
+    ros3 = fp.PiecewiseFlow(clusters=8, seed=0, transform="rosenblatt", **{**ARCH, "n_transforms": 3}).fit(blobs)
     u = rng.uniform(size=(N_CALLS, D))
     zuko_flow = maf.flow_
     ndtri = torch.distributions.Normal(0.0, 1.0).icdf
@@ -51,6 +55,9 @@ def main() -> None:
     rows = [
         ("MAF prior_transform (flowprior)", per_call(maf.prior_transform, u), 30),
         (f"{len(pw.pieces_)}-piece prior_transform (flowprior)", per_call(pw.prior_transform, u), 60),
+        (f"{len(ros3.pieces_)}-piece Rosenblatt, 3 transforms", per_call(ros3.prior_transform, u[:5000]), 200),
+        (f"{len(ros5.pieces_)}-piece Rosenblatt, 5 transforms", per_call(ros5.prior_transform, u[:5000]), 200),
+        ("  its inverse_transform, 5 transforms", per_call(ros5.inverse_transform, ros5(u[:5000])), None),
         ("MAF log_prob (flowprior)", per_call(maf.log_prob, maf(u[:5000])), None),
         ("MAF prior_transform_and_log_prob", per_call(maf.prior_transform_and_log_prob, u[:5000]), None),
         ("plain zuko inverse call (torch)", per_call(zuko_call, u[:2000]), None),
