@@ -98,6 +98,17 @@ def test_spline_training(chains):
     assert r.returncode == 1 and "--bins needs --flow nsf" in r.stderr
 
 
+def test_bijective_piecewise_training(chains):
+    r = flowprior("train", "run", "--piecewise", "--clusters", "2", "--transform", "rosenblatt", "--params", "a",
+                  "b", "--max-epochs", "20", "--n-transforms", "2", "--quiet", "-o", "pw.flow", cwd=chains)
+    assert r.returncode == 0, r.stderr
+    flow = fp.load(chains / "pw.flow")
+    u = np.random.default_rng(0).uniform(size=(100, 2))
+    assert flow.transform == "rosenblatt" and np.abs(flow.inverse_transform(flow(u)) - u).max() <= 1e-8
+    r = flowprior("train", "run", "--transform", "rosenblatt", "-o", "x.flow", cwd=chains)
+    assert r.returncode == 1 and "--transform needs --piecewise" in r.stderr
+
+
 def test_error_is_one_line_without_traceback_unless_debug(chains):
     r = flowprior("info", "missing.flow", cwd=chains)
     assert r.returncode == 1

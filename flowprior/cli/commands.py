@@ -49,12 +49,15 @@ def cmd_train(args) -> None:
                   bins=bins, seed=args.seed, progress=not args.quiet)
     if args.piecewise:
         clusters = "auto" if args.clusters == "auto" else _int(args.clusters, "--clusters")
-        flow = PiecewiseFlow(clusters=clusters, split=args.split, n_jobs=args.n_jobs, **common)
+        flow = PiecewiseFlow(clusters=clusters, split=args.split, n_jobs=args.n_jobs, transform=args.transform,
+                             **common)
     else:
         if args.clusters != "auto":
             raise CLIError("--clusters needs --piecewise")
         if args.split != 2:
             raise CLIError("--split needs --piecewise")
+        if args.transform != "slab":
+            raise CLIError("--transform needs --piecewise")
         flow = (NSF if bins else MAF)(**common)
     t0 = time.perf_counter()
     try:
@@ -246,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clusters", default="auto", help="with --piecewise: 'auto' (silhouette) or a number")
     t.add_argument("--split", type=int, default=2,
                    help="with --piecewise --clusters auto: pieces per cluster (default 2; 1 = one per cluster)")
+    t.add_argument("--transform", choices=["slab", "rosenblatt"], default="slab",
+                   help="with --piecewise: the prior transform, slabs of the first coordinate (default) or the "
+                        "mixture's conditional CDFs (a continuous bijection)")
     t.add_argument("--n-transforms", type=int, default=5, help="autoregressive transforms (default 5)")
     t.add_argument("--hidden", type=int, nargs="+", default=[64, 64], help="hidden layer widths (default 64 64)")
     t.add_argument("--max-epochs", type=int, default=1000, help="training epochs at most (default 1000)")
