@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from flowprior.flows.base import make_rng
 from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
 from flowprior.integrations.polychord_likelihood import Likelihood
-from flowprior.integrations.polychord_output import full_prior_evidence, prior_info, read_points
+from flowprior.integrations.polychord_output import full_prior_evidence, nested_samples, prior_info, read_points
 from flowprior.integrations.polychord_resume import NCALL_SUFFIX, CallLog, output_root, verify_live
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.result import Result
@@ -385,11 +385,9 @@ def _read(pypolychord, output, root: str, ndim: int, own_dir: bool) -> tuple:
 
 def _result(points: tuple, output, ndim: int, names, verified: int) -> Result:
     """The Result: anesthetic samples in physical parameters and PolyChord's evidence over the whole prior."""
-    from anesthetic import NestedSamples
-
     u, theta, logl, logl_birth = points
     columns = list(names) if names is not None else list(range(ndim))
-    samples = NestedSamples(data=theta, logL=logl, logL_birth=logl_birth, columns=columns)
+    samples, u = nested_samples(u, theta, logl, logl_birth, columns)
     logZ, logZerr = full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,
                   ncall={"total": int(output.ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,

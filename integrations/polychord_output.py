@@ -69,3 +69,19 @@ def full_prior_evidence(logZ: float, logZerr: float, info: dict) -> tuple[float,
         return logZ, logZerr
     p = nprior / drawn
     return logZ + math.log(p), math.sqrt(logZerr**2 + (1 - p) / nprior)
+
+
+def nested_samples(u: np.ndarray, theta: np.ndarray, logl: np.ndarray, logl_birth: np.ndarray, columns: list):
+    """anesthetic ``NestedSamples`` of the points and the cube points ``u`` of their rows, in the same order.
+
+    anesthetic drops rows with ``logL <= logL_birth`` (which PolyChord
+    writes when it reports a "non deterministic loglikelihood") and sorts by
+    logL, so each row carries its index through and ``u`` is taken by it.
+    """
+    from anesthetic import NestedSamples
+
+    row = "__row__"
+    samples = NestedSamples(data=np.column_stack([theta, np.arange(len(theta))]), logL=logl,
+                            logL_birth=logl_birth, columns=list(columns) + [row])
+    index = samples[row].to_numpy().astype(np.int64)
+    return samples.drop(columns=row), u[index]

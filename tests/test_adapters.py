@@ -153,3 +153,24 @@ def test_high_stage_stopping_rules():
     user = {"maxcall": 10}
     high(DYNESTY, 6, rk=user)
     assert user == {"maxcall": 10}
+
+
+def test_polychord_points_keep_their_cube_coordinates_when_anesthetic_drops_and_sorts_rows():
+    """A row with logL <= logL_birth (PolyChord's "non deterministic loglikelihood") is dropped with its u."""
+    import numpy as np
+
+    from flowprior.integrations.polychord_output import nested_samples
+
+    rng = np.random.default_rng(0)
+    u = rng.uniform(size=(40, 2))
+    theta = 10 * u
+    logl = np.sort(rng.normal(size=40))
+    logl[[5, 6]] = logl[7]  # ties
+    birth = np.concatenate([[-np.inf] * 10, logl[:30] - 0.1])
+    birth[20] = logl[20] + 1.0  # invalid: dies below its birth contour
+    with pytest.warns(RuntimeWarning, match="logL <= logL_birth"):
+        samples, u_kept = nested_samples(u, theta, logl, birth, ["a", "b"])
+    assert len(samples) == len(u_kept) == 39 and list(samples.columns[:2]) == ["a", "b"]
+    assert "__row__" not in samples.columns
+    assert np.array_equal(samples[["a", "b"]].to_numpy(), 10 * u_kept)
+    assert np.isfinite(samples.logZ())
