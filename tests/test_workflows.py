@@ -221,9 +221,9 @@ def test_outdir_with_other_settings_is_refused(tmp_path):
     fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path)
     with pytest.raises(ValueError, match=r"other settings \(nlive: 60 there, 80 now\)"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=80, nlive_low=30, seed=1, outdir=tmp_path)
-    with pytest.raises(ValueError, match=r"other settings \(transform: 'slab' there, 'rosenblatt' now\)"):
+    with pytest.raises(ValueError, match=r"other settings \(transform: 'rosenblatt' there, 'slab' now\)"):
         fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path,
-                        transform="rosenblatt")
+                        transform="slab")
     # A flow object is recorded with its settings: other settings are other flows.
     maf = dict(max_epochs=20, hidden_features=(8, 8), progress=False)
     fp.enhanced_run(loglike, prior_transform, D, nlive=60, nlive_low=30, seed=1, outdir=tmp_path / "maf",

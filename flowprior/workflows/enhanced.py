@@ -79,9 +79,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         Override ``sampler_kwargs`` in the high stage only.
     grow_below : float or None
         Check score below which the low stage grows; None skips the check.
-    transform : {"slab", "rosenblatt"}
+    transform : {"rosenblatt", "slab"}
         The prior transform of a piecewise flow the run trains
-        (:class:`~flowprior.PiecewiseFlow`'s ``transform``).
+        (:class:`~flowprior.PiecewiseFlow`'s ``transform``): by default the
+        bijective one, which joins the copies of a mode that slabs show the
+        sampler (docs/design.md, "The bijective piecewise transform").
 
     Returns
     -------

@@ -38,9 +38,9 @@ class EnhancedDefaults:
         Least KL divergence (nats) that rebasing a widened flow must be
         expected to remove for its check to be paid ("Rebasing a widened flow").
     transform : str
-        How a piecewise flow the run trains maps the cube, ``"slab"`` or
-        ``"rosenblatt"`` (:class:`~flowprior.PiecewiseFlow`; "The bijective
-        piecewise transform").
+        How a piecewise flow the run trains maps the cube, ``"rosenblatt"``
+        (a bijection) or ``"slab"`` (:class:`~flowprior.PiecewiseFlow`; "The
+        bijective piecewise transform").
     """
 
     min_nlive_low: int = 5
@@ -50,7 +50,7 @@ class EnhancedDefaults:
     widen: tuple = (1.125, 1.25, 1.5, 2.25)
     widen_tail: float = 1.0
     rebase_gain: float = 0.1
-    transform: str = "slab"
+    transform: str = "rosenblatt"
 
 
 DEFAULTS = EnhancedDefaults()
