@@ -10,8 +10,8 @@ Estimators (and why they stay valid):
    effective sample size, so that nearly every slow call is a distinct point
    carrying weight), and each gets ``r = L_B / L_A``.  ``mean(r)`` estimates
    ``Z_B / Z_A`` without bias; its error adds to the run's ``logZ`` error.
-2. **Importance sampling from a flow.**  A proposal ``q_t`` (a MAF, or a
-   piecewise flow where the samples cluster, trained on the weighted slow
+2. **Importance sampling from a flow.**  A proposal ``q_t`` (``flow``: by
+   default a MAF, or a piecewise flow where the samples cluster, trained on the weighted slow
    samples so far and mixed with a Gaussian fit twice as wide so that the
    weights stay bounded in the tails) draws a batch; each
    point gets ``W = L_B(u) / q_t(u)`` (``0`` outside the cube, without a
@@ -36,7 +36,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flowprior.flows.base import make_rng
+from flowprior.proposal import Proposal
 from flowprior.workflows.checked import ScalarLikelihood
+from flowprior.workflows.inputs import check_flow_choice
 from flowprior.data import is_real, is_whole
 from flowprior.numerics import in_unit_cube, kish_ess, simulated_log_dx
 from flowprior.workflows.repartition import physical
@@ -86,42 +88,6 @@ class Reweighted:
     parts: dict = field(default_factory=dict)
     proposal: Any = field(default=None, repr=False)
     n_neg_inf: int = 0
-
-
-class Proposal:
-    """``(1 - eps) * flow + eps * N(mean, width^2 * cov)`` on the (unbounded) hypercube coordinates.
-
-    The wide Gaussian keeps ``L_B / q`` bounded where the flow's tails are
-    too light: a proposal lighter-tailed than the target gives importance
-    weights of infinite variance.
-    """
-
-    def __init__(self, u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, eps: float = 0.1,
-                 width: float = 2.0):
-        from flowprior.flows.choice import choose_flow
-
-        # A piecewise flow where the samples cluster, a small MAF otherwise (as flow="auto").  A few
-        # dominant weights are reported by reweight itself (DOMINANT_SHARE), not as the flow's input.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="weights: effective sample size", category=UserWarning)
-            self.flow = choose_flow(u, weights, rng).fit(u, weights=weights)
-        self.eps = eps
-        self.mean = np.average(u, axis=0, weights=weights)
-        cov = np.atleast_2d(np.cov(u.T, aweights=weights)) * width**2
-        self.chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(cov)) * np.trace(cov))
-        self._log_norm = -np.log(np.diag(self.chol)).sum() - 0.5 * len(self.mean) * math.log(2 * math.pi)
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        wide = rng.uniform(size=n) < self.eps
-        out = np.empty((n, len(self.mean)))
-        out[~wide] = self.flow.sample(int((~wide).sum()), seed=rng)
-        out[wide] = self.mean + rng.standard_normal((int(wide.sum()), len(self.mean))) @ self.chol.T
-        return out
-
-    def log_prob(self, u: np.ndarray) -> np.ndarray:
-        z = np.linalg.solve(self.chol, (u - self.mean).T).T
-        log_wide = -0.5 * np.sum(z**2, axis=1) + self._log_norm
-        return np.logaddexp(math.log1p(-self.eps) + self.flow.log_prob(u), math.log(self.eps) + log_wide)
 
 
 def _systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -181,8 +147,8 @@ def _no_support(slow: _Slow, n_existing: int) -> ValueError:
 
 
 def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | None = None, prior_transform=None,
-             bounds=None, max_existing: int | None = None, batch_size: int = 500, vectorized: bool = False,
-             pool=None, seed=None, progress: bool = True) -> Reweighted:
+             bounds=None, max_existing: int | None = None, batch_size: int = 500, flow="auto",
+             vectorized: bool = False, pool=None, seed=None, progress: bool = True) -> Reweighted:
     """Posterior and evidence under a slow likelihood from a run with a fast one.
 
     Parameters
@@ -211,6 +177,11 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         effective sample size).
     batch_size : int
         Flow draws per batch.
+    flow : "auto", "maf", "nsf", "piecewise" or a flowprior flow
+        The proposal's flow, refitted to the weighted slow samples before
+        every batch: as :func:`~flowprior.enhanced_run`'s ``flow`` ("auto": a
+        piecewise flow where the samples cluster, else a small MAF); a flow
+        object gives its class and settings.
     vectorized, pool
         How to call ``loglike``: on an (n, d) array, or with ``pool.map``.
     seed : int or numpy Generator
@@ -231,10 +202,11 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         where the fast one has mass.
     """
     budget = _checked_budget(target_neff, max_calls, batch_size, max_existing)
+    check_flow_choice(flow)
     fast = _read_fast(result, prior_transform, bounds)
     rng = make_rng(seed)
     slow = _Slow(loglike, fast.prior_transform, vectorized, pool)
-    est = _Estimates(fast, slow, rng, max_existing, budget.max_calls)
+    est = _Estimates(fast, slow, rng, max_existing, budget.max_calls, flow)
     neff, proposal = _upsample(est, slow, rng, budget, progress)
     if slow.n_neg_inf == slow.ncall:  # no point with L_B > 0: no estimate to give
         raise _no_support(slow, len(est.rows))
@@ -284,14 +256,14 @@ class _Estimates:
     estimate and weights (:func:`_combine`); every flow batch updates them.
     """
 
-    def __init__(self, fast: _Fast, slow: _Slow, rng: np.random.Generator, max_existing, max_calls):
+    def __init__(self, fast: _Fast, slow: _Slow, rng: np.random.Generator, max_existing, max_calls, flow="auto"):
         """Estimator 1: the fast run's own posterior draws, each distinct one evaluated once under ``L_B``.
 
         Systematic resampling draws as many points as the fast run's effective
         sample size (or ``max_existing``, at most ``max_calls``), so that nearly
         every slow call is a distinct point that carries weight.
         """
-        self.fast = fast
+        self.fast, self.flow = fast, flow
         n_keep = int(max_existing) if max_existing is not None else max(int(round(kish_ess(fast.w))), 1)
         self.rows, counts = np.unique(_systematic(fast.w, min(n_keep, int(max_calls)), rng), return_counts=True)
         self.theta_ex, self.logl_ex = slow(fast.u[self.rows])
@@ -321,7 +293,7 @@ class _Estimates:
         if pos.sum() < 20:
             train_u, train_w = self.fast.u, self.fast.w
             pos = train_w > 0
-        return Proposal(train_u[pos], train_w[pos], rng)
+        return Proposal(train_u[pos], train_w[pos], rng, flow=self.flow)
 
     def add_batch(self, proposal: Proposal, n: int, rng: np.random.Generator, slow: _Slow) -> None:
         """Estimator 2: ``n`` draws of ``proposal`` weighted ``L_B / q`` (0 outside the cube, without a call)."""

@@ -113,6 +113,18 @@ def test_bad_input(fast):
         fp.reweight(fast.samples, loglike_b)
     with pytest.raises(ValueError, match="vectorized=True\\) returned shape"):
         fp.reweight(fast, lambda t: np.zeros(3), vectorized=True, progress=False)
+    with pytest.raises(ValueError, match=r"flow: expected one of \['auto', 'maf', 'nsf', 'piecewise'\]"):
+        fp.reweight(fast, loglike_b, flow="spline", progress=False)
+
+
+@pytest.mark.parametrize("flow", ["nsf", fp.MAF(n_transforms=2, hidden_features=(16, 16), max_epochs=100)])
+def test_the_proposal_takes_any_flow(fast, flow):
+    rw = fp.reweight(fast, loglike_b, target_neff=800, max_calls=3000, seed=0, batch_size=200, flow=flow,
+                     progress=False)
+    assert isinstance(rw.proposal.flow, fp.NSF if flow == "nsf" else fp.MAF)
+    if flow != "nsf":
+        assert rw.proposal.flow is not flow and rw.proposal.flow.n_transforms == 2  # a copy of its settings
+    assert rw.stopped == "target_neff" and abs(rw.logZ - TRUTH_B) < 3 * rw.logZerr
 
 
 def test_anesthetic_samples_with_a_uniform_box(fast):
