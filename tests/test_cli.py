@@ -147,3 +147,13 @@ def test_usage_errors_exit_2(capsys):
         cli.main(["--help"])
     assert exc.value.code == 0
     assert "flowprior train chains/planck" in capsys.readouterr().out
+
+
+def test_a_getdist_root_without_a_directory_part(tmp_path):
+    """anesthetic reads GetDist (and cobaya) chains only through a path with a directory part: "gd" as "./gd"."""
+    x = np.random.default_rng(0).normal(size=(600, 2))
+    np.savetxt(tmp_path / "gd.txt", np.column_stack([np.ones(600), 0.5 * np.sum(x**2, axis=1), x]))
+    (tmp_path / "gd.paramnames").write_text("a a\nb b\n")
+    r = flowprior("train", "gd", "--params", "a", "b", "--max-epochs", "20", "--quiet", "-o", "gd.flow", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert fp.load(tmp_path / "gd.flow").names_ == ["a", "b"]

@@ -87,7 +87,8 @@ def read_chains(root: str):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            samples = _read(str(root))
+            # anesthetic's cobaya and GetDist readers need a directory part: "gd" fails where "./gd" works.
+            samples = _read(str(root) if os.path.dirname(str(root)) else os.path.join(".", str(root)))
         except FileNotFoundError as err:
             raise CLIError(_not_found(root, path)) from err
         except Exception as err:  # anesthetic raises many kinds for unreadable files
