@@ -157,3 +157,28 @@ def test_a_getdist_root_without_a_directory_part(tmp_path):
     r = flowprior("train", "gd", "--params", "a", "b", "--max-epochs", "20", "--quiet", "-o", "gd.flow", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert fp.load(tmp_path / "gd.flow").names_ == ["a", "b"]
+
+
+def test_getdist_and_cobaya_chains_train_on_their_sampled_parameters_within_their_ranges(tmp_path):
+    """The chains' own metadata pick the parameters (derived only with --derived) and give the bounds."""
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0.2, 0.8, 600), rng.normal(size=600)
+    c = a + b  # derived
+    np.savetxt(tmp_path / "gd.txt", np.column_stack([np.ones(600), np.zeros(600), a, b, c]))
+    (tmp_path / "gd.paramnames").write_text("a a\nb b\nc* c\n")
+    (tmp_path / "gd.ranges").write_text("a 0 1\nb N N\n")
+    cobaya = np.column_stack([np.ones(600), np.zeros(600), a, b, c, np.zeros(600), np.zeros(600), np.ones(600)])
+    np.savetxt(tmp_path / "cb.1.txt", cobaya, header="weight minuslogpost a b c minuslogprior minuslogprior__0 chi2",
+               comments="# ")
+    (tmp_path / "cb.updated.yaml").write_text(
+        "params:\n  a:\n    prior: {min: 0, max: 1}\n    latex: a\n  b:\n    prior: {dist: norm, loc: 0, scale: 1}\n"
+        "  c:\n    derived: true\n  fixed: 3.0\n")
+    for root in ("gd", "cb"):
+        r = flowprior("train", root, "--max-epochs", "20", "--quiet", "-o", f"{root}.flow", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        flow = fp.load(tmp_path / f"{root}.flow")
+        assert flow.names_ == ["a", "b"] and flow.bounds_ == [(0.0, 1.0), (None, None)], root
+        assert "bounds from" in r.stdout
+        r = flowprior("train", root, "--derived", "--max-epochs", "20", "--quiet", "-o", f"{root}d.flow", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert fp.load(tmp_path / f"{root}d.flow").names_ == ["a", "b", "c"], root

@@ -17,6 +17,7 @@ import numpy as np
 
 from flowprior.cli.inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
                          flow_names, flow_samples, load_flow, parse_bounds, read_chains, select)
+from flowprior.cli.metadata import chain_info
 from flowprior.data import column_names, read_samples
 from flowprior.flows.files import atomic_write
 from flowprior.numerics import kish_ess
@@ -40,8 +41,11 @@ def cmd_train(args) -> None:
 
     check_output(args.output)
     samples, _ = read_chains(args.chains)
-    sub, params = select(samples, args.params)
-    bounds = parse_bounds(args.bounds, params)
+    info = chain_info(args.chains)
+    sub, params = select(samples, args.params or info.params(column_names(samples), derived=args.derived))
+    bounds = parse_bounds(args.bounds, params) if args.bounds else info.bounds(params)
+    if bounds is not None and not args.bounds:
+        print(f"bounds from {info.source}: {bounds}")
     if args.bins is not None and args.flow != "nsf":
         raise CLIError("--bins needs --flow nsf")
     bins = (8 if args.bins is None else args.bins) if args.flow == "nsf" else None
@@ -238,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "--bounds prior.yaml -o planck.flow\n\nprior.yaml:\n  omegabh2: [0.005, 0.1]\n"
                               "  ns: [0.8, 1.2]\n  tau: [0.01, null]   # null: open side")
     t.add_argument("chains", help="chain root read by anesthetic (e.g. chains/planck)")
-    t.add_argument("--params", nargs="+", metavar="NAME", help="parameters to train on (default: all)")
+    t.add_argument("--params", nargs="+", metavar="NAME",
+                   help="parameters to train on (default: the sampled ones where cobaya's updated.yaml or GetDist's "
+                        ".paramnames say which, else all)")
+    t.add_argument("--derived", action="store_true",
+                   help="also train on the derived parameters those files name (default: sampled ones only)")
     t.add_argument("--bounds", nargs="+", metavar="SPEC",
                    help="a YAML/JSON file {name: [lo, hi]} or name=lo,hi items (empty side = open); default "
                         "unbounded")
