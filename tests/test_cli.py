@@ -182,3 +182,14 @@ def test_getdist_and_cobaya_chains_train_on_their_sampled_parameters_within_thei
         r = flowprior("train", root, "--derived", "--max-epochs", "20", "--quiet", "-o", f"{root}d.flow", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert fp.load(tmp_path / f"{root}d.flow").names_ == ["a", "b", "c"], root
+
+
+def test_ultranest_output_without_h5py_says_what_to_install(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("h5py") is not None:
+        pytest.skip("h5py is installed: anesthetic reads UltraNest output itself")
+    (tmp_path / "un" / "results").mkdir(parents=True)
+    (tmp_path / "un" / "results" / "points.hdf5").write_bytes(b"")
+    r = flowprior("train", "un", "-o", "x.flow", cwd=tmp_path)
+    assert r.returncode == 1 and "pip install 'flowprior[ultranest]'" in r.stderr

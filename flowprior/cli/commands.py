@@ -32,7 +32,8 @@ EPILOG = """examples:
 
 CHAINS is anything anesthetic's read_chains reads: a PolyChord, MultiNest,
 UltraNest, Cobaya or GetDist root (e.g. chains/planck for
-chains/planck_dead-birth.txt and chains/planck.paramnames)."""
+chains/planck_dead-birth.txt and chains/planck.paramnames; UltraNest output
+needs h5py: pip install 'flowprior[ultranest]')."""
 
 
 # -------------------------------------------------------------- commands

@@ -6,6 +6,7 @@ Every problem is a :class:`CLIError`, which the command prints as one line.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -84,6 +85,9 @@ def read_chains(root: str):
         if not any(path.parent.glob(glob.escape(path.name) + "*")):
             raise CLIError(f"chains {root}: no files starting with {path.name!r} in {path.parent}; "
                            f"{chain_roots(path.parent)}")
+    elif (path / "results" / "points.hdf5").exists() and importlib.util.find_spec("h5py") is None:
+        raise CLIError(f"chains {root}: UltraNest output is read with h5py, which is not installed; "
+                       "pip install 'flowprior[ultranest]' (or h5py)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
