@@ -191,3 +191,16 @@ def test_held_out_log_prob_is_the_parameter_space_figure(gauss_samples):
     rec = flow.records_[0]
     direct = np.mean(flow.log_prob(gauss_samples[rec.val_rows]))
     assert rec.held_out_log_prob == pytest.approx(direct, abs=1e-6)
+
+
+def test_unbounded_coordinates_map_without_numpy_warnings():
+    """The links' branches for other kinds of coordinate (logs of negative or zero values) stay silent."""
+    import warnings
+
+    from flowprior.flows.spaces import Space
+
+    space = Space(np.array([-np.inf, 0.0]), np.array([np.inf, np.inf]), np.zeros(2), np.eye(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g, logdet = space._unbound(np.array([[0.0, 1.0], [-2.0, 3.0]]))
+    assert np.array_equal(g[:, 0], [0.0, -2.0]) and np.allclose(g[:, 1], np.log([1.0, 3.0]))

@@ -156,19 +156,20 @@ class Space:
     def _unbound(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         kinds = self.kinds
         lo, hi = self.lo, self.hi
-        with np.errstate(divide="ignore", invalid="ignore"):
+        two = (kinds == BOTH) | (kinds == PROBIT) | (kinds == INTERVAL)
+        # Every branch is evaluated on every column; the ones np.select drops may be inf or NaN.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             llo = np.log(x - np.where(np.isfinite(lo), lo, 0.0))
             lhi = np.log(np.where(np.isfinite(hi), hi, 0.0) - x)
             z = np.clip(ndtri((x - lo) / np.where(kinds == PROBIT, hi - lo, 1.0)), -Z_MAX, Z_MAX)
-        two = (kinds == BOTH) | (kinds == PROBIT) | (kinds == INTERVAL)
-        on_interval = INTERVAL_B * (2 * (x - lo) / np.where(two, hi - lo, 1.0) - 1)
-        g = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
-                      [llo - lhi, z, llo, -lhi, on_interval], x)
-        width = np.log(np.where(two, hi - lo, 1.0))
-        # probit: dg/dx = 1 / ((hi - lo) phi(g))
-        probit = -width + 0.5 * z**2 + 0.5 * np.log(2 * np.pi)
-        logdet = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
-                           [width - llo - lhi, probit, -llo, -lhi, np.log(2 * INTERVAL_B) - width], 0.0)
+            on_interval = INTERVAL_B * (2 * (x - lo) / np.where(two, hi - lo, 1.0) - 1)
+            g = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
+                          [llo - lhi, z, llo, -lhi, on_interval], x)
+            width = np.log(np.where(two, hi - lo, 1.0))
+            # probit: dg/dx = 1 / ((hi - lo) phi(g))
+            probit = -width + 0.5 * z**2 + 0.5 * np.log(2 * np.pi)
+            logdet = np.select([kinds == BOTH, kinds == PROBIT, kinds == LOWER, kinds == UPPER, kinds == INTERVAL],
+                               [width - llo - lhi, probit, -llo, -lhi, np.log(2 * INTERVAL_B) - width], 0.0)
         return g, logdet.sum(axis=-1)
 
     def to_real(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
