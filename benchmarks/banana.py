@@ -155,8 +155,8 @@ def main() -> None:
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--flow", default="auto", choices=["auto", "maf", "nsf", "piecewise"],
                     help="the enhanced run's flow (default auto)")
-    ap.add_argument("--transform", default="slab", choices=["slab", "rosenblatt"],
-                    help="a piecewise flow's prior transform in the enhanced run")
+    ap.add_argument("--transform", default=None, choices=["slab", "rosenblatt"],
+                    help="a piecewise flow's prior transform in the enhanced run (default: flowprior's)")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help="JSON dict for the sampler, both runs and both stages (default: the sampler's own defaults)")
     ap.add_argument("--mc", type=int, default=10_000_000, help="Monte Carlo draws for the banana's truncation check (0: skip)")
@@ -216,7 +216,7 @@ def main() -> None:
             plain_calls = res.ncall["total"]
             report("plain", seed, res, wall, caught)
         res, wall, caught = timed(fp.enhanced_run, seed=seed, nlive_low=args.nlive_low, flow=args.flow,
-                                  transform=args.transform)
+                                  **({} if args.transform is None else {"transform": args.transform}))
         report("enhanced", seed, res, wall, caught, plain_calls)
     parts = []
     for name, rs in summary.items():

@@ -69,16 +69,17 @@ def main() -> None:
     ap.add_argument("--nlive-low", type=int, default=None, help="default: flowprior's")
     ap.add_argument("--sampler", default="dynesty", choices=["dynesty", "polychord"])
     ap.add_argument("--no-plain", action="store_true")
-    ap.add_argument("--transform", default="slab", choices=["slab", "rosenblatt"],
-                    help="a piecewise flow's prior transform in the enhanced run")
+    ap.add_argument("--transform", default=None, choices=["slab", "rosenblatt"],
+                    help="a piecewise flow's prior transform in the enhanced run (default: flowprior's)")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help='JSON dict for the sampler (default for dynesty: {"bootstrap": 0})')
     args = ap.parse_args()
     like, prior = ex.FourModes(), ex.mixture_prior()
+    transform = {} if args.transform is None else {"transform": args.transform}
     sk = args.sampler_kwargs if args.sampler_kwargs is not None else (
         {"bootstrap": 0} if args.sampler == "dynesty" else {})
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; sampler {args.sampler}; truth logZ = {TRUTH:.4f}; "
-          f"mode masses {WEIGHTS.tolist()}; sampler_kwargs {sk}; transform {args.transform}", flush=True)
+          f"mode masses {WEIGHTS.tolist()}; sampler_kwargs {sk}; transform {args.transform or 'default'}", flush=True)
     print(f"{'run':9s} {'seed':>4s} {'flow':>9s} {'calls':>15s} {'logZ ± err':>16s} {'dZ/err':>6s} "
           f"{'mode masses':>27s} {'max dm/err':>10s} {'wall s':>7s}")
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -89,7 +90,7 @@ def main() -> None:
             rows.append(("plain", res, time.perf_counter() - t0))
         t0 = time.perf_counter()
         res = fp.enhanced_run(like, prior, D, sampler=args.sampler, nlive=args.nlive, nlive_low=args.nlive_low,
-                              seed=seed, sampler_kwargs=sk, transform=args.transform)
+                              seed=seed, sampler_kwargs=sk, **transform)
         rows.append(("enhanced", res, time.perf_counter() - t0))
         for name, res, wall in rows:
             calls = ex.calls_text(res)
