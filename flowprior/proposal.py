@@ -13,7 +13,7 @@ from flowprior.flows.base import FlowDensity
 def proposal_flow(flow, u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> FlowDensity:
     """An unfitted flow for ``flow`` ("auto", "maf", "nsf", "piecewise" or a flow object to copy the settings of)."""
     from flowprior.flows.choice import choose_flow
-    from flowprior.flows.maf import MAF
+    from flowprior.flows.maf import LOW_RUN_PATIENCE, MAF
     from flowprior.flows.nsf import NSF
     from flowprior.flows.piecewise import PiecewiseFlow
 
@@ -22,7 +22,8 @@ def proposal_flow(flow, u: np.ndarray, weights: np.ndarray, rng: np.random.Gener
         return type(flow)(**{**params, "seed": rng if params["seed"] is None else params["seed"]})
     if flow == "auto":
         return choose_flow(u, weights, rng)
-    return {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False)
+    return {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False,
+                                                                      patience=LOW_RUN_PATIENCE)
 
 
 class Proposal:

@@ -15,7 +15,7 @@ from scipy.special import ndtri
 
 from flowprior.flows.base import FlowDensity
 from flowprior.flows.clustering import kmeans_silhouette
-from flowprior.flows.maf import MAF
+from flowprior.flows.maf import LOW_RUN_PATIENCE, MAF
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.flows.spaces import Space
 
@@ -75,7 +75,7 @@ def held_out_scores(estimators: list, u: np.ndarray, weights: np.ndarray, rng: n
 
 
 #: The estimators :func:`choose_flow` returns: small, for the few hundred effective samples of a low run.
-_SMALL = dict(n_transforms=3, hidden_features=(32, 32), progress=False)
+_SMALL = dict(n_transforms=3, hidden_features=(32, 32), patience=LOW_RUN_PATIENCE, progress=False)
 
 
 def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, transform: str = "slab") -> FlowDensity:

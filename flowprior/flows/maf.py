@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from flowprior.flows.base import FlowDensity, make_rng
@@ -14,6 +16,19 @@ from flowprior.flows.training import TrainingRecord, seeded, train_flow
 
 #: Fewest positive-weight samples a flow is trained on (held-out set >= 4).
 MIN_SAMPLES = 20
+#: Fewest optimizer steps without a held-out gain before a fit stops by default: on 1 500 rows an epoch is 3
+#: steps, and 20 epochs stopped anesthetic's PolyChord example before its first gain (benchmarks/RESULTS.md,
+#: "anesthetic's example chains through `flowprior train`").
+MIN_PATIENCE_STEPS = 200
+#: The patience (epochs) of the flows the enhanced run and reweight train on a low run's few hundred effective
+#: samples: training them longer thins their tails (same section).
+LOW_RUN_PATIENCE = 20
+
+
+def default_patience(max_epochs: int, n_rows: int, val_fraction: float, batch_size: int) -> int:
+    """Epochs without a held-out gain before a fit stops: 2 % of ``max_epochs``, and ``MIN_PATIENCE_STEPS`` steps."""
+    steps = max(1, math.ceil((1 - val_fraction) * n_rows / batch_size))
+    return max(1, round(0.02 * max_epochs), math.ceil(MIN_PATIENCE_STEPS / steps))
 
 
 class MAFSettings:
@@ -122,7 +137,8 @@ class MAFSettings:
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
                                                    self.blocks_, self.bins, space.kinds == INTERVAL,
                                                    self._same_order()))
-        patience = self.patience if self.patience is not None else max(1, round(0.02 * self.max_epochs))
+        patience = self.patience if self.patience is not None else default_patience(
+            self.max_epochs, len(x), self.val_fraction, self.batch_size)
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
@@ -161,7 +177,9 @@ class MAF(MAFSettings, FlowDensity):
         Fraction of rows held out for early stopping.
     patience : int, optional
         Epochs without held-out improvement before stopping; default 2 % of
-        ``max_epochs`` (the piecewise-flows paper's choice), at least 1.
+        ``max_epochs`` (the piecewise-flows paper's choice), and at least
+        ``MIN_PATIENCE_STEPS`` optimizer steps, so that a few hundred rows
+        (a few steps per epoch) train too.
     whiten : bool
         Whiten the (unbounded) coordinates with the samples' weighted
         covariance before the flow, rather than only standardising them.

@@ -111,7 +111,7 @@ def train(flow, low: Result, rng: np.random.Generator, transform: str = "slab") 
     enhanced run").  A flow object given by the user is fitted as given;
     a piecewise flow trained here takes ``transform``.
     """
-    from flowprior.flows.maf import MAF
+    from flowprior.flows.maf import LOW_RUN_PATIENCE, MAF
     from flowprior.flows.nsf import NSF
     from flowprior.flows.piecewise import PiecewiseFlow
 
@@ -123,7 +123,8 @@ def train(flow, low: Result, rng: np.random.Generator, transform: str = "slab") 
         estimator = auto_flow(u, weights, rng, transform)
     else:
         check_flow_choice(flow)
-        estimator = {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False)
+        estimator = {"maf": MAF, "nsf": NSF, "piecewise": PiecewiseFlow}[flow](seed=rng, progress=False,
+                                                                          patience=LOW_RUN_PATIENCE)
         if flow == "piecewise":
             estimator.transform = transform
     bounds = cube_bounds(u, weights)
