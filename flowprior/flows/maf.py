@@ -126,6 +126,10 @@ class MAFSettings:
         self.blocks_ = check_blocks(self.blocks, ndim, names)
         return None if self.blocks_ is None else same_block(self.blocks_, ndim)
 
+    def _default_patience(self, n_rows: int) -> int:
+        """The patience when ``patience`` is None (:func:`default_patience`)."""
+        return default_patience(self.max_epochs, n_rows, self.val_fraction, self.batch_size)
+
     def _same_order(self) -> bool:
         """Whether every transform follows the natural variable order (:func:`~flowprior.flows.build.build_maf`)."""
         return False
@@ -137,8 +141,7 @@ class MAFSettings:
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
                                                    self.blocks_, self.bins, space.kinds == INTERVAL,
                                                    self._same_order()))
-        patience = self.patience if self.patience is not None else default_patience(
-            self.max_epochs, len(x), self.val_fraction, self.batch_size)
+        patience = self.patience if self.patience is not None else self._default_patience(len(x))
         record = train_flow(
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
