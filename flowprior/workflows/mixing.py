@@ -136,9 +136,7 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     """
     v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
     n, ndim = v.shape
-    share = memberships(draws, old)
-    piece = np.minimum((rng.uniform(size=(n, 1)) > np.cumsum(share, axis=1)).sum(axis=1), share.shape[1] - 1) \
-        if old.bijective else np.argmax(share, axis=1)
+    piece = _pieces(memberships(draws, old), old.bijective, rng)
     counts = rng.multinomial(n, np.asarray(new.weights_))
     out_v, out_u, out_l, fresh_v = [], [], [], []
     for k, c in enumerate(counts):
@@ -163,6 +161,14 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     order = rng.permutation(n)
     return ({"v": np.concatenate(out_v)[order], "u": np.concatenate(out_u)[order],
              "logl": np.concatenate(out_l)[order]}, calls)
+
+
+def _pieces(share: np.ndarray, draw: bool, rng: np.random.Generator) -> np.ndarray:
+    """Each draw's piece: its one-hot row's, or (``draw``) one drawn from its responsibilities."""
+    if not draw:
+        return np.argmax(share, axis=1)
+    picked = (rng.uniform(size=(len(share), 1)) > np.cumsum(share, axis=1)).sum(axis=1)
+    return np.minimum(picked, share.shape[1] - 1)
 
 
 def _moved(v: np.ndarray, u: np.ndarray, k: int, old, new) -> np.ndarray:
