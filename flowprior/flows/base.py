@@ -318,7 +318,7 @@ class FlowDensity:
         self._check_fitted()
         x, single = self._points(theta)
         check_inside(x, self.spaces_[0].lo, self.spaces_[0].hi)
-        lps = np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1) + self._fast.logw
+        lps = self._weighted_piece_log_probs(x)
         r = np.exp(lps - logsumexp(lps, axis=1, keepdims=True))
         return r[0] if single else r
 
@@ -326,8 +326,11 @@ class FlowDensity:
         """Most responsible piece of each row (the only one for a MAF)."""
         if len(self.pieces_) == 1:
             return np.zeros(len(x), dtype=np.int64)
-        lps = np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1)
-        return np.argmax(lps + self._fast.logw, axis=1).astype(np.int64)
+        return np.argmax(self._weighted_piece_log_probs(x), axis=1).astype(np.int64)
+
+    def _weighted_piece_log_probs(self, x: np.ndarray) -> np.ndarray:
+        """``log W_k + log q_k(x)`` per row and piece, shape (n, n_pieces)."""
+        return np.stack([self._piece_log_prob(x, k) for k in range(len(self.pieces_))], axis=1) + self._fast.logw
 
     def _piece_log_prob(self, x: np.ndarray, k: int) -> np.ndarray:
         one = fast.FastFlow(**{**self._fast.__dict__})

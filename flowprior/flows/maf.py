@@ -25,10 +25,11 @@ MIN_PATIENCE_STEPS = 200
 LOW_RUN_PATIENCE = 20
 
 
-def default_patience(max_epochs: int, n_rows: int, val_fraction: float, batch_size: int) -> int:
-    """Epochs without a held-out gain before a fit stops: 2 % of ``max_epochs``, and ``MIN_PATIENCE_STEPS`` steps."""
+def default_patience(max_epochs: int, n_rows: int, val_fraction: float, batch_size: int,
+                     min_steps: int = MIN_PATIENCE_STEPS) -> int:
+    """Epochs without a held-out gain before a fit stops: 2 % of ``max_epochs``, and ``min_steps`` steps."""
     steps = max(1, math.ceil((1 - val_fraction) * n_rows / batch_size))
-    return max(1, round(0.02 * max_epochs), math.ceil(MIN_PATIENCE_STEPS / steps))
+    return max(1, round(0.02 * max_epochs), math.ceil(min_steps / steps))
 
 
 class MAFSettings:

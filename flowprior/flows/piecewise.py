@@ -7,7 +7,7 @@ import numpy as np
 from flowprior.flows.base import FlowDensity, make_rng
 from flowprior.flows.clustering import kmeans_silhouette, merge_small, soft_memberships, split_clusters
 from flowprior.data import check_enough, check_inside, is_real, read_samples, warn_degenerate
-from flowprior.flows.maf import MIN_SAMPLES, MAFSettings
+from flowprior.flows.maf import MIN_SAMPLES, MAFSettings, default_patience
 from flowprior.flows.spaces import Space, parse_bounds
 
 
@@ -129,7 +129,7 @@ class PiecewiseFlow(MAFSettings, FlowDensity):
     def _default_patience(self, n_rows: int) -> int:
         # 2 % of max_epochs, not MAF's 200-step floor: pieces trained longer fit Table 1's targets 9-21 % worse
         # (benchmarks/RESULTS.md, "anesthetic's example chains through `flowprior train`").
-        return max(1, round(0.02 * self.max_epochs))
+        return default_patience(self.max_epochs, n_rows, self.val_fraction, self.batch_size, min_steps=0)
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -237,12 +237,13 @@ def _rosenblatt(src, out, logq, forward, w, b, woff, boff, nin, nout, nlayers, r
                     rcut[k] = r[k] if r[k] > R_CUT else 0.0
                 gv = _solve(src[row, i], i, rcut, Y, E, PHI, T, kinds, mean, chol, bshift, btril, bins, kn, lps)
                 xv = links.bound(gv, kinds[i], lo[i], hi[i])
+                ld = links.unbound(xv, kinds[i], lo[i], hi[i])[1]  # at the point returned, clipped into the box
             else:
                 xv = src[row, i]
-                gv, _ = links.unbound(xv, kinds[i], lo[i], hi[i])
+                gv, ld = links.unbound(xv, kinds[i], lo[i], hi[i])
             c, _ = _mixture(gv, i, r, Y, E, PHI, T, kinds, mean, chol, bshift, btril, bins, kn, lps)
             out[row, i] = xv if forward else min(max(c, 0.0), 1.0)
-            ljac += links.unbound(xv, kinds[i], lo[i], hi[i])[1]
+            ljac += ld
             for k in range(K):
                 lw[k] += lps[k]
         top = lw.max()
