@@ -34,31 +34,6 @@ def in_unit_cube(u: np.ndarray) -> np.ndarray | np.bool_:
     return np.all((u >= 0) & (u <= 1), axis=-1)
 
 
-def evaluate_in_cube(loglike, u: np.ndarray, pool=None) -> tuple[np.ndarray, int]:
-    """``loglike`` at each row of ``u`` inside the unit cube, ``-inf`` outside; and the number of calls.
-
-    Parameters
-    ----------
-    loglike : callable
-        ``u -> float`` for one point of the cube.
-    u : (n, d) array
-    pool : optional
-        Anything with ``map`` (multiprocessing, MPI); the calls go through it.
-
-    Example
-    -------
-    >>> evaluate_in_cube(lambda x: -float(x.sum()), np.array([[0.5, 0.5], [1.5, 0.0]]))
-    (array([ -1., -inf]), 1)
-    """
-    u = np.asarray(u, dtype=float)
-    inside = in_unit_cube(u)
-    logl = np.full(len(u), -np.inf)
-    if inside.any():
-        mapper = pool.map if pool is not None else map
-        logl[inside] = np.fromiter(mapper(loglike, list(u[inside])), dtype=float, count=int(inside.sum()))
-    return logl, int(inside.sum())
-
-
 def simulated_log_dx(nlive: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Log prior-volume shells of a nested-sampling run in simulated compressions, one column each.
 

@@ -37,11 +37,10 @@ from tqdm.auto import tqdm
 
 from flowprior.flows.base import make_rng
 from flowprior.proposal import Proposal
-from flowprior.workflows.checked import ScalarLikelihood
-from flowprior.workflows.inputs import check_flow_choice
+from flowprior.workflows.inputs import check_derived, check_flow_choice
 from flowprior.data import is_real, is_whole
 from flowprior.numerics import in_unit_cube, kish_ess, simulated_log_dx
-from flowprior.workflows.repartition import physical
+from flowprior.slow import SlowLikelihood
 
 #: Share of the total weight one sample may hold before the result warns.
 DOMINANT_SHARE = 0.1
@@ -97,45 +96,7 @@ def _systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     return np.searchsorted(cdf, (rng.uniform() + np.arange(n)) / n, side="right")
 
 
-class _Slow:
-    """Evaluates the slow likelihood on hypercube rows, checking what it returns."""
-
-    def __init__(self, loglike, prior_transform, vectorized: bool, pool):
-        self.loglike, self.prior_transform = loglike, prior_transform
-        self.vectorized, self.pool = vectorized, pool
-        self.ncall = 0
-        self.n_neg_inf = 0
-
-    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        theta = physical(self.prior_transform, u).astype(float).reshape(len(u), -1)
-        if self.vectorized:
-            logl = self._vectorized(theta)
-        else:
-            # Each value is read as one number (text, bools and arrays raise, naming the point).
-            mapper = self.pool.map if self.pool is not None else map
-            logl = np.array(list(mapper(ScalarLikelihood(self.loglike), list(theta))), dtype=float)
-        self.ncall += len(u)
-        bad = np.isnan(logl) | (logl == np.inf)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"loglike returned {logl[i]} at theta={theta[i].tolist()} "
-                             f"({int(bad.sum())} of {len(u)} points in this batch); return -inf for excluded points")
-        self.n_neg_inf += int(np.sum(logl == -np.inf))
-        return theta, logl
-
-    def _vectorized(self, theta: np.ndarray) -> np.ndarray:
-        raw = np.asarray(self.loglike(theta))
-        n = len(theta)
-        if raw.dtype.kind not in "fiu":
-            raise ValueError(f"loglike (vectorized=True) returned an array of dtype {raw.dtype} for {n} points; "
-                             f"expected {n} real numbers (text and bools are refused)")
-        if raw.shape != (n,):
-            raise ValueError(f"loglike (vectorized=True) returned shape {raw.shape} for {n} points; "
-                             f"expected ({n},)")
-        return raw.astype(float)
-
-
-def _no_support(slow: _Slow, n_existing: int) -> ValueError:
+def _no_support(slow: SlowLikelihood, n_existing: int) -> ValueError:
     """The error for a slow likelihood that is ``-inf`` at every point evaluated."""
     n_flow = slow.ncall - n_existing
     where = f"{n_existing} distinct draws of the fast posterior" + (f" and {n_flow} draws of a flow trained on it"
@@ -148,7 +109,8 @@ def _no_support(slow: _Slow, n_existing: int) -> ValueError:
 
 def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | None = None, prior_transform=None,
              bounds=None, max_existing: int | None = None, batch_size: int = 500, flow="auto",
-             vectorized: bool = False, pool=None, seed=None, progress: bool = True) -> Reweighted:
+             derived_names=None, vectorized: bool = False, pool=None, seed=None,
+             progress: bool = True) -> Reweighted:
     """Posterior and evidence under a slow likelihood from a run with a fast one.
 
     Parameters
@@ -182,6 +144,10 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
         every batch: as :func:`~flowprior.enhanced_run`'s ``flow`` ("auto": a
         piecewise flow where the samples cluster, else a small MAF); a flow
         object gives its class and settings.
+    derived_names : list of str, optional
+        ``loglike`` returns ``(logL, derived)``, one derived value per name
+        (vectorized: ``(n,)`` and ``(n, k)`` arrays); they become columns of
+        ``samples``.
     vectorized, pool
         How to call ``loglike``: on an (n, d) array, or with ``pool.map``.
     seed : int or numpy Generator
@@ -205,7 +171,7 @@ def reweight(result, loglike, *, target_neff: float = 2000, max_calls: int | Non
     check_flow_choice(flow)
     fast = _read_fast(result, prior_transform, bounds)
     rng = make_rng(seed)
-    slow = _Slow(loglike, fast.prior_transform, vectorized, pool)
+    slow = SlowLikelihood(check_derived(loglike, derived_names, fast.names), fast.prior_transform, vectorized, pool)
     est = _Estimates(fast, slow, rng, max_existing, budget.max_calls, flow)
     neff, proposal = _upsample(est, slow, rng, budget, progress)
     if slow.n_neg_inf == slow.ncall:  # no point with L_B > 0: no estimate to give
@@ -256,7 +222,7 @@ class _Estimates:
     estimate and weights (:func:`_combine`); every flow batch updates them.
     """
 
-    def __init__(self, fast: _Fast, slow: _Slow, rng: np.random.Generator, max_existing, max_calls, flow="auto"):
+    def __init__(self, fast: _Fast, slow: SlowLikelihood, rng: np.random.Generator, max_existing, max_calls, flow="auto"):
         """Estimator 1: the fast run's own posterior draws, each distinct one evaluated once under ``L_B``.
 
         Systematic resampling draws as many points as the fast run's effective
@@ -270,7 +236,8 @@ class _Estimates:
         self.r, self.logZ_ex, self.logZerr_ex = _existing_estimate(self.logl_ex - fast.logl[self.rows], counts,
                                                                    fast.logZ, fast.logZerr)
         d = fast.u.shape[1]
-        self.u, self.theta, self.logl, self.logW = np.empty((0, d)), np.empty((0, d)), np.empty(0), np.empty(0)
+        self.u, self.theta = np.empty((0, d)), np.empty((0, slow.width(d)))
+        self.logl, self.logW = np.empty(0), np.empty(0)
         self.batch_of, self.batches = np.empty(0, dtype=int), 0
         self._pool()
 
@@ -295,13 +262,13 @@ class _Estimates:
             pos = train_w > 0
         return Proposal(train_u[pos], train_w[pos], rng, flow=self.flow)
 
-    def add_batch(self, proposal: Proposal, n: int, rng: np.random.Generator, slow: _Slow) -> None:
+    def add_batch(self, proposal: Proposal, n: int, rng: np.random.Generator, slow: SlowLikelihood) -> None:
         """Estimator 2: ``n`` draws of ``proposal`` weighted ``L_B / q`` (0 outside the cube, without a call)."""
         draw = proposal.sample(n, rng)
         inside = in_unit_cube(draw)
         logq = proposal.log_prob(draw)
         logl = np.full(n, -np.inf)
-        theta = np.zeros((n, self.u.shape[1]))  # parameters of points outside the prior are never used
+        theta = np.zeros((n, self.theta.shape[1]))  # parameters of points outside the prior are never used
         if inside.any():
             theta[inside], logl[inside] = slow(draw[inside])
         self.u = np.concatenate([self.u, draw])
@@ -313,7 +280,7 @@ class _Estimates:
         self._pool()
 
 
-def _upsample(est: _Estimates, slow: _Slow, rng: np.random.Generator, budget: _Budget,
+def _upsample(est: _Estimates, slow: SlowLikelihood, rng: np.random.Generator, budget: _Budget,
               progress: bool) -> tuple[float, Proposal | None]:
     """Batches from an adapting flow until ``neff`` reaches the target or the calls run out.
 
@@ -336,7 +303,7 @@ def _upsample(est: _Estimates, slow: _Slow, rng: np.random.Generator, budget: _B
     return neff, proposal
 
 
-def _result(est: _Estimates, slow: _Slow, neff: float, proposal, target_neff: float) -> Reweighted:
+def _result(est: _Estimates, slow: SlowLikelihood, neff: float, proposal, target_neff: float) -> Reweighted:
     """The pooled weighted samples and each part's estimate; warns where one sample holds the posterior."""
     from anesthetic import Samples
 
@@ -349,7 +316,7 @@ def _result(est: _Estimates, slow: _Slow, neff: float, proposal, target_neff: fl
     weights = np.concatenate([est.w_ex, est.w_is])
     keep = weights > 0
     samples = Samples(data=np.concatenate([est.theta_ex, est.theta])[keep], weights=weights[keep],
-                      columns=est.fast.names)
+                      columns=list(est.fast.names) + slow.derived_names)
     samples["logL"] = np.concatenate([est.logl_ex, est.logl])[keep]
     share = float(weights.max() / weights.sum()) if weights.sum() > 0 else 1.0
     if share > DOMINANT_SHARE:

@@ -17,7 +17,7 @@ import numpy as np
 from flowprior.workflows import fingerprint
 from flowprior.flows.base import make_rng
 from flowprior.flows.files import atomic_write, file_digest
-from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior, derived_names
 from flowprior.workflows.counting import CountingPool
 from flowprior.workflows.repartition import CountedLikelihood
 from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
@@ -106,6 +106,9 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         # Tasks report the calls they make in the workers (flowprior.workflows.counting).
         kwargs["pool"] = CountingPool(pool, counted)
     like, prior = CheckedLikelihood(counted), CheckedPrior(prior_transform, ndim)
+    derived = derived_names(loglike)
+    # dynesty keeps each point's derived values as its "blob".
+    func = Blobbed(like) if derived else like
     verified = 0
     rk = {"print_progress": False, **(run_kwargs or {})}
     if checkpoint is not None:
@@ -121,28 +124,46 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
         # external code, or one fixed after a crash, is not frozen at save time).
         try:
             saved = sampler.loglikelihood.loglikelihood.func
-            sampler.loglikelihood.loglikelihood.func = like
+            sampler.loglikelihood.loglikelihood.func = func
             sampler.prior_transform.func = prior
         except AttributeError:  # pragma: no cover - another dynesty layout
             saved = None
             warnings.warn(f"checkpoint {checkpoint}: resuming with the functions saved in it", stacklevel=3)
         verified = _verify_live(sampler, like, prior, checkpoint)
-        counted.restart(int(getattr(getattr(saved, "loglike", None), "user_calls", 0)))
+        counted.restart(_calls_before(saved))
         if not sampler.added_live:  # else it had finished; only its file was left to read
             sampler.run_nested(checkpoint_file=str(checkpoint), resume=True, **rk)
     else:
-        sampler = dynesty.NestedSampler(like, prior, ndim, nlive=nlive, rstate=rng, **kwargs)
+        sampler = dynesty.NestedSampler(func, prior, ndim, nlive=nlive, rstate=rng, blob=bool(derived), **kwargs)
         if checkpoint is not None:
             sampler.save = ChecksummedSave(sampler)
             rk["checkpoint_file"] = str(checkpoint)
         sampler.run_nested(**rk)
     res = sampler.results
-    columns = list(names) if names is not None else list(range(ndim))
-    samples = NestedSamples(data=res.samples, logL=res.logl, logL_birth=nlive, columns=columns)
+    columns = (list(names) if names is not None else list(range(ndim))) + list(derived)
+    data = np.column_stack([res.samples, np.asarray(res.blob, dtype=float)]) if derived else res.samples
+    samples = NestedSamples(data=data, logL=res.logl, logL_birth=nlive, columns=columns)
     ncall = counted.user_calls
     return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=float(res.logzerr[-1]),
                   ncall={"total": ncall, **({"fingerprint": verified} if verified else {})},
                   samples_u=np.asarray(res.samples_u), sampler="dynesty", raw=res)
+
+
+class Blobbed:
+    """``like`` for dynesty's ``blob=True``: it returns ``(logL, derived)`` and dynesty stores the second."""
+
+    def __init__(self, like):
+        self.loglike = like
+
+    def __call__(self, theta) -> tuple:
+        return self.loglike.both(theta)
+
+
+def _calls_before(saved) -> int:
+    """The user's calls a checkpoint's pickled likelihood had counted (the first ``user_calls`` inside it)."""
+    while saved is not None and not hasattr(saved, "user_calls"):
+        saved = getattr(saved, "loglike", None)
+    return int(getattr(saved, "user_calls", 0))
 
 
 def pool_size(pool) -> int:
@@ -407,9 +428,11 @@ class Dynesty(SamplerAdapter):
 def live_points(draws: dict, nlive: int) -> list:
     """dynesty's ``live_points``: the check's first ``nlive`` draws, with their likelihoods already evaluated.
 
-    Copies, because dynesty overwrites ``-inf`` log-likelihoods in place.
+    Copies, because dynesty overwrites ``-inf`` log-likelihoods in place.  Their derived parameters, where
+    the likelihood has them, are dynesty's blobs.
     """
-    return [draws["v"][:nlive].copy(), draws["u"][:nlive].copy(), draws["logl"][:nlive].copy()]
+    points = [draws["v"][:nlive].copy(), draws["u"][:nlive].copy(), draws["logl"][:nlive].copy()]
+    return points + ([list(draws["derived"][:nlive])] if "derived" in draws else [])
 
 
 ADAPTER = Dynesty()

@@ -64,6 +64,7 @@ from flowprior.integrations.polychord_likelihood import Likelihood
 from flowprior.integrations.polychord_output import full_prior_evidence, nested_samples, prior_info, read_points
 from flowprior.integrations.polychord_resume import NCALL_SUFFIX, CallLog, output_root, verify_live
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
+from flowprior.workflows.checked import derived_names
 from flowprior.result import Result
 
 INSTALL_HINT = (
@@ -279,7 +280,8 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     settings = _settings(PolyChordSettings, ndim, nlive, _seed(seed), kwargs)  # validates before any directory exists
     _check_checkpoint(checkpoint, kwargs)
     own_dir = "base_dir" not in kwargs and checkpoint is None
-    start = _place(settings, kwargs, checkpoint, own_dir, ndim, comm)
+    extra = len(derived_names(loglike))
+    start = _place(settings, kwargs, checkpoint, own_dir, ndim, comm, extra)
     root = os.path.join(settings.base_dir, settings.file_root)
     # The functions given now must reproduce the resumed run's live points (else it is another problem's).
     verified = on_root(comm, lambda: verify_live(start, loglike, prior_transform, ndim, root + ".resume")
@@ -290,7 +292,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
                       max_invalid=None if start["resume"] else NO_SUPPORT_ROUNDS * int(nlive))
     try:
         ran = _execute(pypolychord, like, ndim, settings, comm)
-        points, output = on_root(comm, lambda: _read(pypolychord, ran, root, ndim, own_dir))
+        points, output = on_root(comm, lambda: _read(pypolychord, ran, root, ndim, extra, own_dir))
         # Each rank counted its own calls (under MPI mostly the workers').
         output.ncall = start["ncall"] + (like.ncall if comm is None else comm.allreduce(like.ncall))
         output.resumed = {"ncall": start["ncall"], "counted_by": start["counted_by"]} if start["resume"] else None
@@ -299,7 +301,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
             log.close()
         if own_dir and rank(comm) == 0:
             shutil.rmtree(settings.base_dir, ignore_errors=True)
-    return _result(points, output, ndim, names, verified)
+    return _result(points, output, ndim, names, derived_names(loglike), verified)
 
 
 def _seed(seed) -> int:
@@ -315,14 +317,14 @@ def _check_checkpoint(checkpoint, kwargs: dict) -> None:
             raise ValueError(f"{clash}: set from checkpoint= (the stage's directory); do not pass them as well")
 
 
-def _place(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, comm) -> dict:
+def _place(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, comm, extra: int) -> dict:
     """Set the run's output root and whether it resumes; return the resume state (``output_root``'s).
 
     Under MPI all ranks run one PolyChord, which needs one output root and one
     decision to resume (else the ranks take different branches): rank 0's.
     """
     settings.base_dir, settings.file_root, start = on_root(
-        comm, lambda: output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None))
+        comm, lambda: output_root(settings, kwargs, checkpoint, own_dir, ndim, serial=comm is None, extra=extra))
     settings.read_resume = start["resume"]
     return start
 
@@ -356,7 +358,7 @@ def _execute(pypolychord, like: Likelihood, ndim: int, settings, comm):
     """
     failure = output = None
     try:
-        output = pypolychord.run_polychord(like, ndim, ndim, settings, dumper=like.dump)
+        output = pypolychord.run_polychord(like, ndim, ndim + like.nderived, settings, dumper=like.dump)
     except Exception as err:  # e.g. reading a cut-short run's .stats; the user's error comes first
         failure = err
     if comm is not None:
@@ -374,19 +376,20 @@ def _execute(pypolychord, like: Likelihood, ndim: int, settings, comm):
     return output
 
 
-def _read(pypolychord, output, root: str, ndim: int, own_dir: bool) -> tuple:
+def _read(pypolychord, output, root: str, ndim: int, extra: int, own_dir: bool) -> tuple:
     """On rank 0: the run's points from its files, and ``output`` with the adapter's fields added."""
     output.version = str(pypolychord.__version__)
     # PolyChordOutput.root names the files; say whether they still exist.
     output.files = None if own_dir else root
     output.prior_info = prior_info(root)
-    return read_points(root, ndim), output
+    return read_points(root, ndim, extra), output
 
 
-def _result(points: tuple, output, ndim: int, names, verified: int) -> Result:
-    """The Result: anesthetic samples in physical parameters and PolyChord's evidence over the whole prior."""
+def _result(points: tuple, output, ndim: int, names, derived, verified: int) -> Result:
+    """The Result: anesthetic samples in physical parameters (then ``derived``) and PolyChord's evidence over the
+    whole prior."""
     u, theta, logl, logl_birth = points
-    columns = list(names) if names is not None else list(range(ndim))
+    columns = (list(names) if names is not None else list(range(ndim))) + list(derived)
     samples, u = nested_samples(u, theta, logl, logl_birth, columns)
     logZ, logZerr = full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
     return Result(samples=samples, logZ=logZ, logZerr=logZerr,

@@ -3,7 +3,8 @@
 PolyChord is given the identity prior, so it samples the unit hypercube
 ``u`` itself: :class:`Likelihood` applies the user's ``prior_transform``,
 calls ``loglike`` and hands the physical parameters back as derived
-parameters.
+parameters, followed by the user's own derived parameters (a ``loglike``
+with ``derived_names``: :mod:`flowprior.workflows.checked`).
 
 A Python exception raised inside PolyChord's callbacks unwinds through
 Fortran frames: it is swallowed (prior) or leaves the library broken for the
@@ -30,7 +31,7 @@ import shutil
 
 import numpy as np
 
-from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior, derived_names
 from flowprior.integrations.polychord_resume import CallLog
 
 #: Suffix of the copy of PolyChord's resume file taken when the user's code fails.
@@ -73,6 +74,7 @@ class Likelihood:
         self.loglike = CheckedLikelihood(loglike)
         self.prior = CheckedPrior(prior_transform, ndim)
         self.ndim = ndim
+        self.nderived = len(derived_names(loglike))
         self.logzero = logzero
         self.floor = 0.5 * logzero if math.isfinite(logzero) and logzero < 0 else -1e300
         self.best = -math.inf
@@ -94,9 +96,9 @@ class Likelihood:
         return int(self.counter.user_calls) - self.counter_start
 
     def __call__(self, u) -> tuple[float, list[float]]:
-        """``(logL, theta)`` at ``u``; the poison, never an exception, once the user's code has failed."""
+        """``(logL, theta + derived)`` at ``u``; the poison, never an exception, once the user's code has failed."""
         if self.error is not None:
-            return self.poison, [0.0] * self.ndim
+            return self._poisoned()
         if self.log is not None:
             self.log.watch()
         try:
@@ -105,10 +107,10 @@ class Likelihood:
             theta = self.prior(np.array(u, dtype=float))
             self.own += 1
             self._store()  # before the call too: a process killed inside it still counts it
-            logl = self.loglike(theta)
+            logl, derived = self.loglike.both(theta)
         except BaseException as err:  # noqa: BLE001 - re-raised after the run (KeyboardInterrupt too)
             self.fail(err)
-            return self.poison, [0.0] * self.ndim
+            return self._poisoned()
         self._store()
         if logl > self.logzero:
             self.valid = True
@@ -118,10 +120,14 @@ class Likelihood:
             self.invalid += 1
             if self.invalid >= self.max_invalid:
                 self.fail(self.no_support())
-                return self.poison, [0.0] * self.ndim
+                return self._poisoned()
         # -inf is a legitimate "excluded point"; PolyChord treats anything at
         # or below logzero as outside the prior (see polychord_output's notes).
-        return float(logl), theta.tolist()
+        return float(logl), theta.tolist() + derived.tolist()
+
+    def _poisoned(self) -> tuple[float, list[float]]:
+        """The poison and zero parameters: what PolyChord gets once the user's code has failed."""
+        return self.poison, [0.0] * (self.ndim + self.nderived)
 
     def _store(self) -> None:
         """Write the call count to the call log, so that a killed process leaves it behind."""

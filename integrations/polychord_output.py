@@ -25,10 +25,11 @@ import os
 import numpy as np
 
 
-def read_points(root: str, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_points(root: str, ndim: int, extra: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Dead (and final live) points from ``<root>_dead-birth.txt``, sorted by logL.
 
-    Columns are ``u (ndim), theta (ndim), logL, logL_birth``.  As anesthetic's
+    Columns are ``u (ndim), theta (ndim), derived (extra), logL, logL_birth``;
+    the second array holds ``theta`` and the derived values.  As anesthetic's
     ``read_polychord`` does, the final live points are merged in and
     duplicates dropped (at a normal finish they are already among the dead).
     """
@@ -39,7 +40,7 @@ def read_points(root: str, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if live.size:
             data = np.unique(np.concatenate([data, live]), axis=0)
     data = data[np.argsort(data[:, -2], kind="stable")]
-    return data[:, :ndim], data[:, ndim:2 * ndim], data[:, -2], data[:, -1]
+    return data[:, :ndim], data[:, ndim:2 * ndim + extra], data[:, -2], data[:, -1]
 
 
 def prior_info(root: str) -> dict:

@@ -261,10 +261,13 @@ def live_points(header: dict, ndim: int, nderived: int) -> dict:
 
     Each row holds, in PolyChordLite's order (``settings.f90``), the
     hypercube point, the physical point (``ndim`` each), the derived
-    parameters, the birth contour and the log-likelihood.
+    parameters, the birth contour and the log-likelihood.  The adapter's
+    first ``ndim`` derived parameters are the user's physical parameters
+    (PolyChord's own physical point is the cube point: identity prior);
+    the user's derived parameters follow.
     """
     live = np.asarray(header["live"], dtype=float).reshape(-1, 2 * ndim + nderived + 2)
-    return {"u": live[:, :ndim], "theta": live[:, 2 * ndim:2 * ndim + nderived], "logl": live[:, -1].tolist()}
+    return {"u": live[:, :ndim], "theta": live[:, 2 * ndim:3 * ndim], "logl": live[:, -1].tolist()}
 
 
 def check_resume(path: str, ndim: int, nderived: int, grade_dims: list[int]) -> tuple[dict, bytes]:
@@ -289,28 +292,30 @@ def check_resume(path: str, ndim: int, nderived: int, grade_dims: list[int]) -> 
     return header, hashlib.sha256(data).digest()
 
 
-def output_root(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, serial: bool) -> tuple:
+def output_root(settings, kwargs: dict, checkpoint, own_dir: bool, ndim: int, serial: bool, extra: int = 0) -> tuple:
     """``(base_dir, file_root, start)`` of a run, on rank 0; ``start`` from :func:`resume_state`.
 
     A ``checkpoint`` directory resumes whenever it holds a resume file; a
     caller's own ``base_dir``/``file_root`` only with ``read_resume``.
+    ``extra`` is the number of the user's derived parameters.
     """
     if checkpoint is not None:
         os.makedirs(checkpoint, exist_ok=True)
         base_dir, file_root = str(checkpoint), CHECKPOINT_ROOT
         log_file = os.path.join(base_dir, file_root + NCALL_SUFFIX)
-        start = resume_state(os.path.join(base_dir, file_root + ".resume"), log_file, ndim, settings.grade_dims)
+        start = resume_state(os.path.join(base_dir, file_root + ".resume"), log_file, ndim, settings.grade_dims,
+                             extra)
         if not serial and os.path.exists(log_file):
             os.remove(log_file)  # not kept under MPI (see the module's notes), so never left stale
         return base_dir, file_root, start
     base_dir = tempfile.mkdtemp(prefix="flowprior-polychord-") if own_dir else settings.base_dir
     file_root = settings.file_root if "file_root" in kwargs else "flowprior_" + uuid.uuid4().hex[:12]
     resume_file = os.path.join(base_dir, file_root + ".resume")
-    start = resume_state(resume_file if settings.read_resume else None, None, ndim, settings.grade_dims)
+    start = resume_state(resume_file if settings.read_resume else None, None, ndim, settings.grade_dims, extra)
     return base_dir, file_root, start
 
 
-def resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade_dims) -> dict:
+def resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade_dims, extra: int = 0) -> dict:
     """Whether a run resumes, and the user's calls it carries over.
 
     ``resume``: a resume file exists (it is checked: :func:`check_resume`).
@@ -321,8 +326,8 @@ def resume_state(resume_file: str | None, log_file: str | None, ndim: int, grade
     """
     if resume_file is None or not os.path.exists(resume_file):
         return {"resume": False, "ncall": 0, "counted_by": None, "digest": None}
-    header, digest = check_resume(resume_file, ndim, ndim, [int(d) for d in grade_dims])
-    live = live_points(header, ndim, ndim)
+    header, digest = check_resume(resume_file, ndim, ndim + extra, [int(d) for d in grade_dims])
+    live = live_points(header, ndim, ndim + extra)
     logged = CallLog.read(log_file) if log_file is not None else None
     if logged is not None and logged[1] == digest:
         return {"resume": True, "ncall": logged[0], "counted_by": "flowprior", "digest": digest, "live": live}

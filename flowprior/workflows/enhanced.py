@@ -35,7 +35,8 @@ from __future__ import annotations
 from flowprior.result import Result
 from flowprior.workflows import stages
 from flowprior.workflows.high import high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow
-from flowprior.workflows.inputs import check_flow_choice, check_inputs, check_knobs, checked_nlive_low
+from flowprior.workflows.inputs import (check_derived, check_flow_choice, check_inputs, check_knobs,
+                                        checked_nlive_low)
 from flowprior.workflows.levels import accept, low_level, next_level, recorded_levels
 from flowprior.workflows.plan import DEFAULTS, Plan, Streams
 from flowprior.workflows.resume import check_outdir, forget, outdir_lock
@@ -46,7 +47,7 @@ from flowprior.mpi import on_root
 
 def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500,
                  nlive_low: int | None = None, flow="auto", defensive: float = DEFAULTS.defensive,
-                 broaden: float | None = None, seed=None, names=None, outdir=None, pool=None,
+                 broaden: float | None = None, seed=None, names=None, derived_names=None, outdir=None, pool=None,
                  sampler_kwargs: dict | None = None, run_kwargs: dict | None = None,
                  high_sampler_kwargs: dict | None = None, grow_below: float | None = DEFAULTS.grow_below,
                  transform: str = DEFAULTS.transform) -> Result:
@@ -54,8 +55,9 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
 
     Parameters
     ----------
-    loglike, prior_transform, ndim, sampler, nlive, seed, names, pool
-        As in :func:`flowprior.run`.
+    loglike, prior_transform, ndim, sampler, nlive, seed, names, derived_names, pool
+        As in :func:`flowprior.run`; the high stage's derived values are
+        columns of ``samples`` (and are saved in ``outdir`` with its result).
     nlive_low : int, optional
         The low stage's live points; default: the sampler's (its adapter's
         ``nlive_low``), at most ``nlive // 5``.
@@ -106,7 +108,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     """
     plan = _plan(dict(loglike=loglike, prior_transform=prior_transform, ndim=ndim, sampler=sampler, nlive=nlive,
                       nlive_low=nlive_low, flow=flow, defensive=defensive, broaden=broaden, seed=seed, names=names,
-                      outdir=outdir, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs,
+                      derived_names=derived_names, outdir=outdir, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs,
                       high_sampler_kwargs=high_sampler_kwargs, grow_below=grow_below, transform=transform))
     with outdir_lock(plan.comm, plan.outdir):
         calls = check_outdir(plan)
@@ -123,6 +125,7 @@ def _plan(a: dict) -> Plan:
     """The checked arguments of :func:`enhanced_run` (by name in ``a``) as a :class:`~flowprior.workflows.plan.Plan`."""
     ndim, nlive, sk = a["ndim"], a["nlive"], a["sampler_kwargs"]
     names, seed, adapter = check_inputs(ndim, nlive, a["names"], a["seed"], a["sampler"])
+    loglike = check_derived(a["loglike"], a["derived_names"], names)
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
                                   lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
@@ -131,7 +134,7 @@ def _plan(a: dict) -> Plan:
     streams = Streams(seed)
     if a["outdir"] is not None and streams.seed is None:
         raise ValueError("outdir: resuming needs a reproducible run; pass an int seed with outdir")
-    return Plan(a["loglike"], a["prior_transform"], ndim, nlive, nlive_low, a["flow"], a["defensive"], a["broaden"],
+    return Plan(loglike, a["prior_transform"], ndim, nlive, nlive_low, a["flow"], a["defensive"], a["broaden"],
                 a["grow_below"], names, a["pool"], StageSettings(sk, a["run_kwargs"]), a["high_sampler_kwargs"],
                 adapter, streams, comm=adapter.mpi_comm(), outdir=a["outdir"],
                 paths=None if a["outdir"] is None else stages.stage_paths(a["outdir"]), transform=a["transform"])

@@ -6,6 +6,10 @@ import numpy as np
 
 from flowprior.data import check_names
 from flowprior.integrations import adapter
+from flowprior.workflows.checked import with_derived
+
+#: Columns anesthetic gives nested samples itself: no parameter may take these names.
+RESERVED_COLUMNS = ("logL", "logL_birth", "nlive", "weights")
 
 
 def is_number(x) -> bool:
@@ -36,6 +40,17 @@ def check_inputs(ndim, nlive, names, seed, sampler: str):
     check_common(ndim, nlive)
     found = adapter(sampler)
     return check_names(names, int(ndim)), check_seed(seed), found
+
+
+def check_derived(loglike, derived_names, names):
+    """``loglike`` carrying ``derived_names`` (:func:`~flowprior.workflows.checked.with_derived`), checked
+    against the parameter ``names`` and anesthetic's own columns."""
+    loglike = with_derived(loglike, derived_names)
+    clash = sorted(set(derived_names or ()) & (set(names or ()) | set(RESERVED_COLUMNS)), key=str)
+    if clash:
+        raise ValueError(f"derived_names: {clash} already name parameters or anesthetic's columns "
+                         f"{list(RESERVED_COLUMNS)}; give derived parameters names of their own")
+    return loglike
 
 
 def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mcmc: bool = False) -> int:

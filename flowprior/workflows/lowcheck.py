@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from flowprior.workflows.checked import evaluate_in_cube
+
 
 @dataclass
 class LowCheck:
@@ -139,14 +141,13 @@ def check_flow(repartitioned, ndim: int, n: int, rng: np.random.Generator,
         ``v`` (the uniform draws, (n, ndim)), ``u = flow(v)`` and ``logl``,
         the high stage's log-likelihood there (``-inf`` outside the cube):
         independent draws from the high stage's prior, which dynesty takes
-        as its initial live points so that these calls are not wasted.
+        as its initial live points so that these calls are not wasted;
+        ``derived``, their derived parameters, where the likelihood has them.
     """
-    from flowprior.numerics import evaluate_in_cube
-
     v = rng.uniform(size=(n, ndim))
     u = np.asarray(repartitioned.flow(v), dtype=float)
-    logw, calls = evaluate_in_cube(repartitioned, u, pool)
-    return ess_fraction(logw), calls, {"v": v, "u": u, "logl": logw}
+    logw, derived, calls = evaluate_in_cube(repartitioned, u, pool)
+    return ess_fraction(logw), calls, {"v": v, "u": u, "logl": logw, **({"derived": derived} if derived.shape[1] else {})}
 
 
 def tail_excess(check_logw: np.ndarray, low_u: np.ndarray, low_logl: np.ndarray, low_weights: np.ndarray,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowprior.flows.base import slab_left, slab_of
-from flowprior.numerics import evaluate_in_cube
+from flowprior.workflows.checked import evaluate_in_cube
 from flowprior.workflows.lowcheck import perfect_ess_fraction
 
 #: A piece is widened at most this many times the run's base scale: the widening ladder's widest
@@ -136,13 +136,15 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     """
     v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
     n, ndim = v.shape
+    derived = np.asarray(draws.get("derived", np.empty((n, 0))), dtype=float)
     piece = _pieces(memberships(draws, old), old.bijective, rng)
     counts = rng.multinomial(n, np.asarray(new.weights_))
-    out_v, out_u, out_l, fresh_v = [], [], [], []
+    out_v, out_u, out_l, out_d, fresh_v = [], [], [], [], []
     for k, c in enumerate(counts):
         mine = np.flatnonzero(piece == k)[:c]
         out_v.append(_moved(v[mine], u[mine], k, old, new))
         out_u.append(u[mine])
+        out_d.append(derived[mine])
         lk = logl[mine].copy()
         ok = np.isfinite(lk)
         if ok.any():
@@ -154,13 +156,14 @@ def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> 
     if fresh_v:
         vf = np.concatenate(fresh_v)
         uf = np.asarray(new(vf), dtype=float)
-        lf, calls = evaluate_in_cube(like, uf, pool)
+        lf, df, calls = evaluate_in_cube(like, uf, pool)
         out_v.append(vf)
         out_u.append(uf)
         out_l.append(lf)
+        out_d.append(df)
     order = rng.permutation(n)
-    return ({"v": np.concatenate(out_v)[order], "u": np.concatenate(out_u)[order],
-             "logl": np.concatenate(out_l)[order]}, calls)
+    moved = {"v": out_v, "u": out_u, "logl": out_l, **({"derived": out_d} if "derived" in draws else {})}
+    return {key: np.concatenate(parts)[order] for key, parts in moved.items()}, calls
 
 
 def _pieces(share: np.ndarray, draw: bool, rng: np.random.Generator) -> np.ndarray:

@@ -21,14 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from flowprior.numerics import in_unit_cube
+from flowprior.workflows.checked import Carrier, evaluate
 from flowprior.workflows.counting import note_call
 
 
-class RepartitionedLikelihood:
+class RepartitionedLikelihood(Carrier):
     """``log L(prior_transform(u)) - log q(u)``; picklable for pools and MPI.
 
     ``user_calls`` counts the calls of ``loglike`` made by this object (in
-    this process: a copy sent to a pool's worker counts there).
+    this process: a copy sent to a pool's worker counts there).  Derived
+    parameters pass through; outside the cube they are NaN.
     """
 
     def __init__(self, loglike, prior_transform, flow):
@@ -37,21 +39,22 @@ class RepartitionedLikelihood:
         self.flow = flow
         self.user_calls = 0
 
-    def __call__(self, u) -> float:
+    def both(self, u) -> tuple:
         u = np.asarray(u, dtype=float)
         # The flow's support may extend past the cube (see workflows.levels.train):
         # there the old prior, and so the likelihood, is zero.  The user's
         # functions are never called outside the cube.
         if not in_unit_cube(u):
-            return -np.inf
+            return -np.inf, np.full(len(self.derived_names), np.nan)
         logq = self.flow.log_prob(u)
         theta = self.prior_transform(u)
         self.user_calls += 1
         note_call()
-        return float(self.loglike(theta)) - logq
+        value, derived = evaluate(self.loglike, theta)
+        return float(value) - logq, derived
 
 
-class CountedLikelihood:
+class CountedLikelihood(Carrier):
     """A likelihood that counts the calls of the user's function it makes.
 
     Wraps ``loglike``; if that keeps its own ``user_calls`` (a
@@ -82,11 +85,11 @@ class CountedLikelihood:
             return self.offset + self._own
         return self.offset + int(self.loglike.user_calls) - int(self._inner_start)
 
-    def __call__(self, theta) -> float:
+    def both(self, theta) -> tuple:
         self._own += 1
         if self._inner_start is None:  # the user's function itself: this is one call of it
             note_call()
-        return self.loglike(theta)
+        return evaluate(self.loglike, theta)
 
 
 def physical(prior_transform, u: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import contextlib
 
 from flowprior.mpi import on_root, rank
 from flowprior.workflows import fingerprint, stages
-from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
+from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior, derived_names
 from flowprior.workflows.lock import OutdirLock
 from flowprior.workflows.plan import Plan
 
@@ -32,7 +32,8 @@ def config(plan: Plan) -> dict:
     flow = plan.flow
     if not isinstance(flow, str):  # a flow object: its class and constructor settings
         flow = type(flow).__name__ + settings_repr({k: v for k, v in flow.get_params().items() if k != "progress"})
-    return {"sampler": plan.adapter.name, "ndim": int(plan.ndim), "nlive": int(plan.nlive),
+    derived = derived_names(plan.loglike)
+    return {**({"derived_names": list(derived)} if derived else {}), "sampler": plan.adapter.name, "ndim": int(plan.ndim), "nlive": int(plan.nlive),
             "nlive_low": int(plan.nlive_low), "flow": flow, "transform": plan.transform,
             "defensive": float(plan.defensive), "broaden": None if plan.broaden is None else float(plan.broaden),
             "sampler_kwargs": settings_repr(plan.settings.sampler_kwargs),

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from flowprior.result import Result
-from flowprior.workflows.inputs import check_inputs
+from flowprior.workflows.inputs import check_derived, check_inputs
 
 
 def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive: int = 500, seed=None,
-        names=None, pool=None, sampler_kwargs: dict | None = None, run_kwargs: dict | None = None) -> Result:
+        names=None, derived_names=None, pool=None, sampler_kwargs: dict | None = None,
+        run_kwargs: dict | None = None) -> Result:
     """A plain nested-sampling run.
 
     Parameters
     ----------
     loglike : callable
-        ``theta -> float`` log-likelihood.
+        ``theta -> float`` log-likelihood; with ``derived_names``,
+        ``theta -> (float, derived)`` as PolyChord users write it.
     prior_transform : callable
         ``u -> theta`` from the unit hypercube; a trained flow works too
         (a previous posterior as the prior).
@@ -24,6 +26,9 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     seed : int or numpy Generator
     names : list of str, optional
         Parameter names for the anesthetic samples.
+    derived_names : list of str, optional
+        Names of the derived parameters ``loglike`` returns beside its
+        value; they become columns of ``samples`` after the parameters.
     pool : optional
         A pool with ``map`` (multiprocessing or MPI) for dynesty.
     sampler_kwargs, run_kwargs : dict, optional
@@ -41,6 +46,7 @@ def run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty", nlive:
     -4.0
     """
     names, seed, adapter = check_inputs(ndim, nlive, names, seed, sampler)
+    loglike = check_derived(loglike, derived_names, names)
     result = adapter.run(loglike, prior_transform, ndim, nlive=nlive, seed=seed, names=names, pool=pool,
                          sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs)
     result.prior_transform = prior_transform

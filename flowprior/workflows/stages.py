@@ -175,6 +175,9 @@ def save_result(path, result: Result, nlive: int | None = None) -> None:
         logL_birth=birth, logZ=np.array(result.logZ),
         logZerr=np.array(result.logZerr), ncall=np.array(result.ncall["total"]),
     )
+    derived = [c for c in columns[ndim:] if c not in ("logL", "logL_birth", "nlive", "weights")]
+    if derived:
+        arrays.update(derived=s[derived].to_numpy(dtype=float), derived_names=np.array(derived, dtype=str))
     if nlive is not None:
         arrays["nlive"] = np.array(int(nlive))
     atomic_write(path, lambda p: _save_npz(p, arrays))
@@ -188,9 +191,13 @@ def load_result(path, sampler: str, names) -> Result:
     try:
         ndim = a["theta"].shape[1]
         columns = list(names) if names is not None else list(range(ndim))
+        data = a["theta"]
+        if "derived_names" in a:
+            columns += [str(n) for n in a["derived_names"]]
+            data = np.column_stack([data, a["derived"]])
         birth = a["logL_birth"]
         birth = int(birth) if birth.ndim == 0 else birth
-        samples = NestedSamples(data=a["theta"], logL=a["logL"], logL_birth=birth, columns=columns)
+        samples = NestedSamples(data=data, logL=a["logL"], logL_birth=birth, columns=columns)
         return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
                       ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
     except (KeyError, IndexError, ValueError, TypeError) as err:
@@ -235,4 +242,4 @@ def load_draws(path, nlive_low: int) -> dict | None:
         return None
     if not all(key in a for key in ("v", "u", "logl")):
         raise _unreadable(path, KeyError("v, u or logl"), "check draws")
-    return {key: a[key] for key in ("v", "u", "logl")}
+    return {key: a[key] for key in ("v", "u", "logl", "derived") if key in a}
