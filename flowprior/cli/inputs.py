@@ -99,6 +99,8 @@ def read_chains(root: str):
             text = " ".join(str(err).split())
             why = f"{type(err).__name__}: {text}"
             raise CLIError(f"chains {root}: could not read them with anesthetic ({why})") from err
+    # Chains without a .paramnames file get integer names; the command line names them as text.
+    samples = samples.rename(columns={c: str(c) for c in column_keys(samples) if not isinstance(c, str)}, level=0)
     dropped_by_anesthetic = False
     for w in caught:
         if "NaN encountered in logL" in str(w.message):
@@ -113,6 +115,11 @@ def read_chains(root: str):
               f"({len(samples)} rows are left); check the likelihood that wrote these chains")
         return samples, "anesthetic dropped rows whose logL is NaN"
     return drop_nan_logl(samples, root)
+
+
+def column_keys(samples) -> list:
+    """The first level of the chains' column labels (anesthetic's LaTeX labels are the second)."""
+    return list(samples.columns.get_level_values(0) if samples.columns.nlevels > 1 else samples.columns)
 
 
 def _not_found(root: str, path: Path) -> str:
