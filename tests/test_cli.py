@@ -171,7 +171,7 @@ def test_getdist_and_cobaya_chains_train_on_their_sampled_parameters_within_thei
     np.savetxt(tmp_path / "cb.1.txt", cobaya, header="weight minuslogpost a b c minuslogprior minuslogprior__0 chi2",
                comments="# ")
     (tmp_path / "cb.updated.yaml").write_text(
-        "params:\n  a:\n    prior: {min: 0, max: 1}\n    latex: a\n  b:\n    prior: {dist: norm, loc: 0, scale: 1}\n"
+        "likelihood:\n  gauss: {}\nparams:\n  a:\n    prior: {min: 0, max: 1}\n    latex: a\n  b:\n    prior: {dist: norm, loc: 0, scale: 1}\n"
         "  c:\n    derived: true\n  fixed: 3.0\n")
     for root in ("gd", "cb"):
         r = flowprior("train", root, "--max-epochs", "20", "--quiet", "-o", f"{root}.flow", cwd=tmp_path)
