@@ -1,4 +1,5 @@
-"""The ``flowprior`` command: train flows on chains, check, sample, describe them, marginal statistics.
+"""The ``flowprior`` command: train flows on chains, check, sample, describe them, marginal statistics; run
+cobaya inputs (:mod:`flowprior.cli.run`).
 
 Every error is one line on stderr (``flowprior: error: ...``) with exit
 status 1 (2 for a malformed command line, as argparse does); ``--debug``
@@ -18,6 +19,7 @@ import numpy as np
 from flowprior.cli.inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError, check_count, check_output, flow_labels,
                          flow_names, flow_samples, load_flow, parse_bounds, read_chains, select)
 from flowprior.cli.metadata import chain_info
+from flowprior.cli.run import add_parser as add_run_parser
 from flowprior.data import column_names, read_samples
 from flowprior.flows.files import atomic_write
 from flowprior.numerics import kish_ess
@@ -29,6 +31,7 @@ EPILOG = """examples:
   flowprior sample planck.flow -n 10000 -o samples.csv
   flowprior stats post.flow --prior prior.flow
   flowprior info planck.flow
+  flowprior run lcdm.yaml --enhanced --sampler polychord --nlive 500
 
 CHAINS is anything anesthetic's read_chains reads: a PolyChord, MultiNest,
 UltraNest, Cobaya or GetDist root (e.g. chains/planck for
@@ -231,6 +234,7 @@ def cmd_stats(args) -> None:
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flowprior", description="Normalizing flows as nested-sampling priors: "
+                                "run cobaya inputs, "
                                 "train them on chains, check, sample and describe them, marginal statistics.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -308,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  flowprior info planck.flow")
     i.add_argument("flow")
     i.set_defaults(func=cmd_info)
+    add_run_parser(sub)
     return p
 
 
