@@ -232,15 +232,8 @@ def cmd_stats(args) -> None:
 
 
 # ---------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flowprior", description="Normalizing flows as nested-sampling priors: "
-                                "run cobaya inputs, "
-                                "train them on chains, check, sample and describe them, marginal statistics.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    raw = argparse.RawDescriptionHelpFormatter
-
+def _add_train_parser(sub, raw) -> None:
+    """The ``train`` subcommand (the one with the most options)."""
     t = sub.add_parser("train", help="train a flow on chains", formatter_class=raw,
                        description="Train a MAF or an NSF (or a piecewise flow of either) on weighted chains and save it.",
                        epilog="example:\n  flowprior train chains/planck --params omegabh2 omegach2 ns "
@@ -273,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("-o", "--output", required=True, help="flow file to write (e.g. planck.flow)")
     t.set_defaults(func=cmd_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flowprior", description="Normalizing flows as nested-sampling priors: "
+                                "run cobaya inputs, "
+                                "train them on chains, check, sample and describe them, marginal statistics.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    _add_train_parser(sub, raw)
 
     c = sub.add_parser("check", help="corner plot of chains against flow samples", formatter_class=raw,
                        description="Plot the chains against samples of the flow (anesthetic corner plot) and "
