@@ -20,7 +20,12 @@ class Result:
         repartitioned one, so that anesthetic's weights and evidence are
         right) and birth contours.
     logZ, logZerr : float
-        The sampler's log-evidence and its error.
+        The sampler's log-evidence and its error: the spread of ``logZ``
+        over simulated volume compressions of the run's points
+        (:func:`flowprior.evidence.simulated_logz_error`).
+    sampler_logZerr : float, optional
+        The sampler's own error figure (dynesty's ``logzerr``, PolyChord's
+        ``logZerr``), kept for comparison.
     ncall : dict
         Likelihood calls: ``{"total": ...}``, plus ``"low"`` and ``"high"``
         for an enhanced run.
@@ -58,3 +63,4 @@ class Result:
     train_time: float | None = field(default=None, repr=False)
     low_checks: list | None = field(default=None, repr=False)
     tail_weight: float | None = field(default=None, repr=False)
+    sampler_logZerr: float | None = field(default=None, repr=False)

@@ -39,7 +39,8 @@ from flowprior.flows.base import make_rng
 from flowprior.proposal import Proposal
 from flowprior.workflows.inputs import check_derived, check_flow_choice
 from flowprior.data import is_real, is_whole
-from flowprior.numerics import in_unit_cube, kish_ess, simulated_log_dx
+from flowprior.evidence import simulated_logz_error
+from flowprior.numerics import in_unit_cube, kish_ess
 from flowprior.slow import SlowLikelihood
 
 #: Share of the total weight one sample may hold before the result warns.
@@ -384,17 +385,6 @@ def _combine(logZ_ex, logZerr_ex, r, logW_is, batch_of):
     return logZ, logZerr, alpha * w_ex, w_is
 
 
-def _logz_error(samples, rng: np.random.Generator, n: int = 200) -> float:
-    """Spread of logZ over ``n`` simulated compressions (anesthetic's ``logZ(n)`` draws from the global RNG)."""
-    from scipy.special import logsumexp
-
-    frame = samples.drop_labels()
-    logl = frame["logL"].to_numpy(dtype=float)
-    nlive = frame["nlive"].to_numpy(dtype=float)
-    logdx = simulated_log_dx(nlive, rng.uniform(size=(len(logl), n)))
-    return float(np.std(logsumexp(logl[:, None] + logdx, axis=0)))
-
-
 def _read_fast(result, prior_transform, bounds) -> _Fast:
     """The fast run, from a flowprior Result or from anesthetic nested samples on a uniform box."""
     from flowprior.result import Result
@@ -427,7 +417,7 @@ def _read_fast(result, prior_transform, bounds) -> _Fast:
             raise ValueError(f"result: rows {np.flatnonzero(~inside)[:10].tolist()} lie outside bounds")
         pt = prior_transform if prior_transform is not None else (lambda v, lo=lo, hi=hi: lo + (hi - lo) * v)
         logZ = float(samples.logZ())
-        logZerr = _logz_error(samples, make_rng(0))
+        logZerr = simulated_logz_error(samples)
     else:
         raise ValueError(f"result: expected a flowprior Result or anesthetic NestedSamples, got {type(result).__name__}")
     frame = samples.drop_labels() if hasattr(samples, "drop_labels") else samples

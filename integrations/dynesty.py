@@ -21,6 +21,7 @@ from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior, derived
 from flowprior.workflows.counting import CountingPool
 from flowprior.workflows.repartition import CountedLikelihood
 from flowprior.integrations.base import HighStart, SamplerAdapter, StageSettings
+from flowprior.evidence import logz_error
 from flowprior.result import Result
 
 
@@ -144,7 +145,8 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     data = np.column_stack([res.samples, np.asarray(res.blob, dtype=float)]) if derived else res.samples
     samples = NestedSamples(data=data, logL=res.logl, logL_birth=nlive, columns=columns)
     ncall = counted.user_calls
-    return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=float(res.logzerr[-1]),
+    return Result(samples=samples, logZ=float(res.logz[-1]), logZerr=logz_error(samples, float(res.logzerr[-1])),
+                  sampler_logZerr=float(res.logzerr[-1]),
                   ncall={"total": ncall, **({"fingerprint": verified} if verified else {})},
                   samples_u=np.asarray(res.samples_u), sampler="dynesty", raw=res)
 

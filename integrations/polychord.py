@@ -65,6 +65,7 @@ from flowprior.integrations.polychord_output import full_prior_evidence, nested_
 from flowprior.integrations.polychord_resume import NCALL_SUFFIX, CallLog, output_root, verify_live
 from flowprior.mpi import on_root, raise_if_failed_elsewhere, rank
 from flowprior.workflows.checked import derived_names
+from flowprior.evidence import logz_error
 from flowprior.result import Result
 
 INSTALL_HINT = (
@@ -391,8 +392,9 @@ def _result(points: tuple, output, ndim: int, names, derived, verified: int) -> 
     u, theta, logl, logl_birth = points
     columns = (list(names) if names is not None else list(range(ndim))) + list(derived)
     samples, u = nested_samples(u, theta, logl, logl_birth, columns)
-    logZ, logZerr = full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
-    return Result(samples=samples, logZ=logZ, logZerr=logZerr,
+    logZ, own = full_prior_evidence(float(output.logZ), float(output.logZerr), output.prior_info)
+    _, logZerr = full_prior_evidence(float(output.logZ), logz_error(samples, float(output.logZerr)), output.prior_info)
+    return Result(samples=samples, logZ=logZ, logZerr=logZerr, sampler_logZerr=own,
                   ncall={"total": int(output.ncall), **({"fingerprint": verified} if verified else {})}, samples_u=u,
                   sampler="polychord", raw=output)
 

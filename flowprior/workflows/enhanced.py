@@ -192,6 +192,7 @@ def _result(plan: Plan, levels: list, level, sp, high: Result, fingerprint_calls
     result = Result(samples=high.samples, logZ=high.logZ, logZerr=high.logZerr, ncall=ncall,
                     samples_u=high.samples_u, sampler=plan.adapter.name, raw=high.raw, flow=sp.wide, low=level.low,
                     prior_transform=plan.prior_transform, train_time=level.train_time, low_checks=levels,
-                    tail_weight=tail_weight(sp.wide, high.samples_u, high.samples))
+                    tail_weight=tail_weight(sp.wide, high.samples_u, high.samples),
+                    sampler_logZerr=high.sampler_logZerr)
     warn_if_flow_too_narrow(result)
     return result

@@ -58,7 +58,7 @@ def to_physical(run_v: Result, prior_transform) -> Result:
     if outside.any():
         samples.loc[outside, "logL"] = -np.inf
     return Result(samples=samples, logZ=run_v.logZ, logZerr=run_v.logZerr, ncall=run_v.ncall, samples_u=u,
-                  sampler=run_v.sampler, raw=run_v.raw)
+                  sampler=run_v.sampler, raw=run_v.raw, sampler_logZerr=run_v.sampler_logZerr)
 
 
 def tail_weight(flow: FlowDensity, samples_u: np.ndarray, samples) -> float:

@@ -178,6 +178,8 @@ def save_result(path, result: Result, nlive: int | None = None) -> None:
     derived = [c for c in columns[ndim:] if c not in ("logL", "logL_birth", "nlive", "weights")]
     if derived:
         arrays.update(derived=s[derived].to_numpy(dtype=float), derived_names=np.array(derived, dtype=str))
+    if result.sampler_logZerr is not None:
+        arrays["sampler_logZerr"] = np.array(result.sampler_logZerr)
     if nlive is not None:
         arrays["nlive"] = np.array(int(nlive))
     atomic_write(path, lambda p: _save_npz(p, arrays))
@@ -199,6 +201,7 @@ def load_result(path, sampler: str, names) -> Result:
         birth = int(birth) if birth.ndim == 0 else birth
         samples = NestedSamples(data=data, logL=a["logL"], logL_birth=birth, columns=columns)
         return Result(samples=samples, logZ=float(a["logZ"]), logZerr=float(a["logZerr"]),
+                      sampler_logZerr=float(a["sampler_logZerr"]) if "sampler_logZerr" in a else None,
                       ncall={"total": int(a["ncall"])}, samples_u=a["samples_u"], sampler=sampler)
     except (KeyError, IndexError, ValueError, TypeError) as err:
         raise _unreadable(path, err, "result") from None
