@@ -1,7 +1,8 @@
 """flowprior: trained normalizing flows as nested-sampling priors.
 
 Masked autoregressive flows (:class:`MAF`), neural spline flows (:class:`NSF`)
-and piecewise flows (:class:`PiecewiseFlow`, one flow per cluster) fitted to weighted samples on a
+piecewise flows (:class:`PiecewiseFlow`, one flow per cluster) and marginalizing flows
+(:class:`MarginalizingFlow`, auxiliary dimensions marginalized out) fitted to weighted samples on a
 bounded space, each a deterministic unit-hypercube -> parameter transform with
 an exact log-density, fast enough to be called once per point by dynesty or
 PolyChord; the enhanced (flow-prior) nested-sampling workflow; likelihood
@@ -13,6 +14,7 @@ from flowprior.flows.base import FlowDensity
 from flowprior.flows.loading import load
 from flowprior.workflows.lock import OutdirInUse
 from flowprior.flows.maf import MAF
+from flowprior.flows.marginalizing import MarginalizingFlow
 from flowprior.flows.nsf import NSF
 from flowprior.marginal import Estimate, JointLikelihood, MarginalLikelihood, kl_divergence, model_dimensionality
 from flowprior.flows.piecewise import PiecewiseFlow
@@ -23,7 +25,7 @@ from flowprior.flows.spaces import Space
 from flowprior.workflows import enhanced_run, run
 
 __all__ = [
-    "MAF", "NSF", "PiecewiseFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",
+    "MAF", "NSF", "PiecewiseFlow", "MarginalizingFlow", "FlowDensity", "Space", "Result", "load", "run", "enhanced_run", "OutdirInUse",
     "reweight", "Reweighted",
     "kl_divergence", "model_dimensionality", "Estimate", "MarginalLikelihood", "JointLikelihood",
     "UniformPrior", "LogUniformPrior", "GaussianPrior",

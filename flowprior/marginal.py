@@ -8,6 +8,10 @@ ratio ``f = log P - log pi`` under ``P``:
 - KL divergence ``D = E_P[f]``;
 - Bayesian model dimensionality ``d = 2 Var_P[f]`` (Handley & Lemos 2019).
 
+A :class:`~flowprior.MarginalizingFlow`'s density is an importance-sampled
+estimate; its Monte Carlo error is folded into these errors and into a
+:class:`MarginalLikelihood`'s ``logZerr``.
+
 Both are Monte Carlo estimates from ``n`` draws of the posterior density;
 the error of ``D`` is ``std(f) / sqrt(n)``, that of ``d`` the standard error
 of a sample variance, ``2 sqrt((m4 - m2^2) / n)``.  They describe the
@@ -28,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from flowprior.flows.base import FlowDensity, make_rng
+from flowprior.flows.marginalizing import MarginalizingFlow
 from flowprior.data import rows_text, as_points, column_names
 from flowprior.priors import AnalyticPrior
 
@@ -40,7 +45,14 @@ class Estimate(NamedTuple):
 
 
 def _is_density(obj) -> bool:
-    return isinstance(obj, (FlowDensity, AnalyticPrior))
+    return isinstance(obj, (FlowDensity, AnalyticPrior, MarginalizingFlow))
+
+
+def _log_prob_and_error(density, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log density`` at ``x`` and each value's Monte Carlo error (zero for an exact density)."""
+    if isinstance(density, MarginalizingFlow):
+        return density.log_prob(x, return_error=True)
+    return density.log_prob(x), np.zeros(len(x))
 
 
 def _is_samples(obj) -> bool:
@@ -103,8 +115,9 @@ def align(names_from, names_to, ndim_from: int, ndim_to: int, what: str) -> np.n
     return np.array([list(names_from).index(n) for n in names_to], dtype=int)
 
 
-def _log_ratio(post, prior, params, n: int, seed, bounds, flow_kwargs) -> np.ndarray:
-    """``log P - log pi`` at ``n`` draws of the posterior density."""
+def _log_ratio(post, prior, params, n: int, seed, bounds, flow_kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """``log P - log pi`` at ``n`` draws of the posterior density, and its Monte Carlo error at each (the
+    importance sampling of a marginalizing flow's density; zero for exact densities)."""
     if int(n) != n or n < 2:
         raise ValueError(f"n: expected an integer >= 2, got {n!r}")
     rng = make_rng(seed)
@@ -118,13 +131,13 @@ def _log_ratio(post, prior, params, n: int, seed, bounds, flow_kwargs) -> np.nda
         post_d = _resolve(post, params, "post", rng, bounds, flow_kwargs)
     idx = align(_names_of(post_d), _names_of(prior_d), post_d.ndim_, prior_d.ndim_, "post and prior")
     x = post_d.sample(int(n), seed=rng)
-    lp = post_d.log_prob(x)
-    lpi = prior_d.log_prob(x[:, idx])
+    lp, err = _log_prob_and_error(post_d, x)
+    lpi, err_pi = _log_prob_and_error(prior_d, x[:, idx])
     outside = ~np.isfinite(lpi)
     if outside.any():
         raise ValueError(f"prior: {outside.mean():.2%} of {n} draws of the posterior lie where the prior density "
                          "is zero; fit the posterior flow with the prior's bounds")
-    return lp - lpi
+    return lp - lpi, np.hypot(err, err_pi)
 
 
 def _prior_bounds(prior, columns):
@@ -175,8 +188,9 @@ def kl_divergence(post, prior, *, params=None, n: int = 20_000, seed=None, bound
         Where the posterior density puts draws outside the prior's support,
         or the parameters do not match.
     """
-    f = _log_ratio(post, prior, params, n, seed, bounds, flow_kwargs)
-    return Estimate(float(f.mean()), float(f.std(ddof=1) / np.sqrt(len(f))))
+    f, e = _log_ratio(post, prior, params, n, seed, bounds, flow_kwargs)
+    # A marginalizing flow's density errors share its importance draws, so they add coherently.
+    return Estimate(float(f.mean()), float(np.hypot(f.std(ddof=1) / np.sqrt(len(f)), e.mean())))
 
 
 def model_dimensionality(post, prior, *, params=None, n: int = 20_000, seed=None, bounds=None,
@@ -186,10 +200,19 @@ def model_dimensionality(post, prior, *, params=None, n: int = 20_000, seed=None
     Same arguments as :func:`kl_divergence`.  A Gaussian posterior under a
     uniform prior has dimensionality exactly its number of parameters.
     """
-    f = _log_ratio(post, prior, params, n, seed, bounds, flow_kwargs)
+    f, e = _log_ratio(post, prior, params, n, seed, bounds, flow_kwargs)
     d = f - f.mean()
     m2, m4 = np.mean(d**2), np.mean(d**4)
-    return Estimate(float(2 * np.var(f, ddof=1)), float(2 * np.sqrt(max(m4 - m2**2, 0.0) / len(f))))
+    # Density errors add up to their mean square to the variance.
+    error = np.hypot(2 * np.sqrt(max(m4 - m2**2, 0.0) / len(f)), 2 * np.mean(e**2))
+    return Estimate(float(2 * np.var(f, ddof=1)), float(error))
+
+
+def _density_error(post, n: int = 500) -> float:
+    """The mean Monte Carlo error of ``post``'s log-density at ``n`` of its draws (0 for an exact density)."""
+    if not isinstance(post, MarginalizingFlow):
+        return 0.0
+    return float(np.mean(post.log_prob(post.sample(n, seed=0), return_error=True)[1]))
 
 
 class MarginalLikelihood:
@@ -212,7 +235,9 @@ class MarginalLikelihood:
         included).
     logZerr : float
         Its error, kept in :attr:`logZerr` for error budgets (a constant
-        offset: it shifts a joint evidence, not the posterior).
+        offset: it shifts a joint evidence, not the posterior); with a
+        :class:`~flowprior.MarginalizingFlow` posterior, its density's mean
+        Monte Carlo error is added in quadrature.
 
     Attributes
     ----------
@@ -237,13 +262,17 @@ class MarginalLikelihood:
         if _names_of(post) is not None and _names_of(prior) is not None:
             prior = _select(prior, _names_of(post), "prior")
         self.post, self.prior = post, prior
-        self.logZ, self.logZerr = float(logZ), float(logZerr)
+        self.logZ, self.logZerr = float(logZ), float(np.hypot(logZerr, _density_error(post)))
         self.names_ = _names_of(post)
         self.ndim_ = post.ndim_
         self._idx = align(self.names_, _names_of(prior), self.ndim_, prior.ndim_, "post and prior")
 
     def __call__(self, theta):
-        """``log L`` at a point ``(d,)`` (a float) or at rows ``(n, d)`` (an array)."""
+        """``log L`` at a point ``(d,)`` (a float) or at rows ``(n, d)`` (an array).
+
+        With a :class:`~flowprior.MarginalizingFlow` posterior the value is its
+        importance-sampled estimate (deterministic); its typical error is in ``logZerr``.
+        """
         x, single = as_points(theta, self.ndim_, "theta")
         bad = ~np.isfinite(x).all(axis=1)
         if bad.any():

@@ -21,6 +21,7 @@ from flowprior.cli.inputs import (MAX_PLOT, MAX_SAMPLES, SAMPLE_CHUNK, CLIError,
 from flowprior.cli.metadata import chain_info
 from flowprior.cli.run import add_parser as add_run_parser
 from flowprior.data import column_names, read_samples
+from flowprior.evidence import simulated_logz_error
 from flowprior.flows.files import atomic_write
 from flowprior.numerics import kish_ess
 
@@ -200,8 +201,8 @@ def _track_posterior(flow, samples, w, logq, outside) -> None:
     wk = w[ok] / w[ok].sum()
     kl = float(np.sum(wk * d))
     spread = float(np.sqrt(np.sum(wk * (d - kl) ** 2)))
-    # The KL carries the chains' evidence error (Skilling's sqrt(H / nlive)); the spread does not.
-    zerr = float(np.sqrt(max(float(samples.D_KL()), 0.0) / np.median(samples["nlive"].to_numpy(dtype=float))))
+    # The KL carries the chains' evidence error (its spread over simulated compressions); the spread does not.
+    zerr = simulated_logz_error(samples)
     print(f"posterior tracking (uniform prior on the flow's bounds): spread of log P - log q over the "
           f"posterior {spread:.3f} nats (0 for a perfect flow); KL(P || flow) {kl:.3f} ± {zerr:.3f} nats "
           "(the error is the chains' logZ error)")

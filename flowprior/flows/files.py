@@ -71,11 +71,13 @@ def _digest(meta_text: str, tensors: dict) -> str:
     return h.hexdigest()
 
 
-def save(flow, path) -> None:
+def save(flow, path, extra: dict | None = None) -> None:
     """Write a fitted :class:`MAF` or :class:`PiecewiseFlow` to ``path``.
 
     Every setting is kept: bounds, architecture and training settings,
-    parameter names and labels, piece weights, base scale, training records.
+    parameter names and labels, piece weights, base scale, training records;
+    ``extra`` adds JSON metadata (a wrapper's settings, e.g. a
+    :class:`~flowprior.MarginalizingFlow`'s under ``"marginalizing"``).
     """
     from safetensors.torch import save_file
 
@@ -108,7 +110,7 @@ def save(flow, path) -> None:
         "base_scale": np.asarray(flow.base_scale_, dtype=float).tolist(),
         "base": None if flow.base_ is None else [np.asarray(a, dtype=float).tolist() for a in flow.base_],
     }
-    text = json.dumps(meta)
+    text = json.dumps({**meta, **(extra or {})})
     header = {_KEY: text, _SUM: _digest(text, tensors)}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
 

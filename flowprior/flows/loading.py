@@ -17,6 +17,7 @@ from flowprior.flows.build import build_maf
 from flowprior.flows.blocks import check_blocks
 from flowprior.flows.files import read_file
 from flowprior.flows.maf import MAF
+from flowprior.flows.marginalizing import AuxiliaryMAF, MarginalizingFlow
 from flowprior.flows.nsf import NSF
 from flowprior.flows.piecewise import PiecewiseFlow
 from flowprior.flows.spaces import INTERVAL, Space
@@ -35,7 +36,7 @@ def load(path):
         recorded settings and arrays do not build a flow.
     """
     meta, tensors = read_file(path)
-    classes = {"MAF": MAF, "NSF": NSF, "PiecewiseFlow": PiecewiseFlow}
+    classes = {"MAF": MAF, "NSF": NSF, "PiecewiseFlow": PiecewiseFlow, "AuxiliaryMAF": AuxiliaryMAF}
     try:
         cls = classes[meta["class"]]
         params = dict(meta["params"])
@@ -86,6 +87,11 @@ def load(path):
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
     flow._finish()
+    if "marginalizing" in meta:
+        try:
+            return MarginalizingFlow.from_inner(flow, meta["marginalizing"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: corrupt flowprior file ({type(err).__name__}: {err})") from None
     return flow
 
 

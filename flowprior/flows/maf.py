@@ -135,8 +135,8 @@ class MAFSettings:
         """Whether every transform follows the natural variable order (:func:`~flowprior.flows.build.build_maf`)."""
         return False
 
-    def _train_piece(self, x, w, space, rng, desc: str = "MAF"):
-        """Build and train one flow on ``x`` mapped through ``space``."""
+    def _train_piece(self, x, w, space, rng, desc: str = "MAF", redraw=None):
+        """Build and train one flow on ``x`` mapped through ``space`` (``redraw``: as :meth:`MAF.fit`'s)."""
         y, logdet = space.to_real(x)
         init_seed = int(rng.integers(2**63))
         flow = seeded(init_seed, lambda: build_maf(x.shape[1], self.n_transforms, self.hidden_features,
@@ -147,6 +147,7 @@ class MAFSettings:
             flow, y, w, rng=rng, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
             batch_size=self.batch_size, val_fraction=self.val_fraction, patience=patience,
             device=self.device, progress=self.progress, desc=desc,
+            refresh=None if redraw is None else (lambda rows, g: space.to_real(redraw(x[rows], g))[0]),
         )
         record.ess = kish_ess(w)
         if record.val_rows is not None and len(record.val_rows) and record.best_epoch >= 0:
@@ -232,7 +233,7 @@ class MAF(MAFSettings, FlowDensity):
         self._check_fitted()
         return self.records_[0]
 
-    def fit(self, theta, weights=None, bounds=None, names=None) -> "MAF":
+    def fit(self, theta, weights=None, bounds=None, names=None, redraw=None) -> "MAF":
         """Train on weighted samples.
 
         Parameters
@@ -247,6 +248,10 @@ class MAF(MAFSettings, FlowDensity):
             would truncate the density).
         names : list of str, optional
             Parameter names (default: the DataFrame's columns).
+        redraw : callable, optional
+            ``redraw(rows, rng)``: the rows (an (m, d) array) with some
+            columns drawn afresh, called before every epoch (the auxiliary
+            variables of :class:`~flowprior.MarginalizingFlow`).
 
         Returns
         -------
@@ -277,7 +282,7 @@ class MAF(MAFSettings, FlowDensity):
         rng = make_rng(self.seed)
         mask = self._resolve_blocks(x.shape[1], data.names)
         space = Space.fit(x, w, lo, hi, whiten=self.whiten, link=self.link, same_block=mask)
-        flow, record = self._train_piece(x, w, space, rng)
+        flow, record = self._train_piece(x, w, space, rng, redraw=redraw)
         self.ndim_ = x.shape[1]
         self.names_ = data.names
         self.latex_labels_ = data.labels

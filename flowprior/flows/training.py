@@ -86,6 +86,7 @@ def train_flow(
     desc: str = "training",
     lr_decay: bool = True,
     threads: int | None = 1,
+    refresh=None,
 ) -> TrainingRecord:
     """Train ``flow`` in place on rows ``y`` with weights ``w``.
 
@@ -100,6 +101,11 @@ def train_flow(
     oversubscribes them when pieces train in parallel (docs/design.md,
     "Piecewise flows and training defaults").
 
+    ``refresh``, if given, is called as ``refresh(rows, rng)`` before each
+    epoch and returns new values of the training ``rows`` of ``y`` (fresh
+    draws of auxiliary variables, :class:`~flowprior.MarginalizingFlow`);
+    the held-out rows keep theirs, so the held-out loss compares epochs.
+
     A non-finite loss stops training: with a ``UserWarning`` where an
     earlier epoch improved on the untrained flow (that epoch is kept),
     with a ``RuntimeError`` otherwise.
@@ -107,7 +113,7 @@ def train_flow(
     with _threads(threads if str(device) == "cpu" else None):
         return _train(flow, y, w, rng=rng, max_epochs=max_epochs, learning_rate=learning_rate,
                       batch_size=batch_size, val_fraction=val_fraction, patience=patience, device=device,
-                      progress=progress, desc=desc, lr_decay=lr_decay)
+                      progress=progress, desc=desc, lr_decay=lr_decay, refresh=refresh)
 
 
 def _diverged(desc: str, epoch: int, loss: float, which: str, learning_rate: float, record: TrainingRecord,
@@ -163,7 +169,7 @@ def _epoch(flow, optimizer, yt: torch.Tensor, wt: torch.Tensor, order: torch.Ten
 
 
 def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fraction, patience, device,
-           progress, desc, lr_decay) -> TrainingRecord:
+           progress, desc, lr_decay, refresh=None) -> TrainingRecord:
     record = TrainingRecord()
     start = time.perf_counter()
     tr, val = _split(w, rng, val_fraction)
@@ -195,6 +201,8 @@ def _train(flow, y, w, *, rng, max_epochs, learning_rate, batch_size, val_fracti
     bar = tqdm(total=max_epochs, desc=desc, disable=not progress, leave=False)
     for epoch in range(1, max_epochs + 1):
         flow.train()
+        if refresh is not None:
+            yt = torch.as_tensor(refresh(tr, rng), dtype=dtype, device=device)
         order = torch.as_tensor(rng.permutation(n_tr), device=device)
         total, bad_loss = _epoch(flow, optimizer, yt, wt, order, batch_size)
         if bad_loss is not None:

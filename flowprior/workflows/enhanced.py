@@ -35,6 +35,7 @@ from __future__ import annotations
 from flowprior.result import Result
 from flowprior.workflows import stages
 from flowprior.workflows.high import high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow
+from flowprior.workflows.augmented import augmented_run, is_marginalizing
 from flowprior.workflows.inputs import (check_derived, check_flow_choice, check_inputs, check_knobs,
                                         checked_nlive_low)
 from flowprior.workflows.levels import accept, low_level, next_level, recorded_levels
@@ -61,8 +62,11 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     nlive_low : int, optional
         The low stage's live points; default: the sampler's (its adapter's
         ``nlive_low``), at most ``nlive // 5``.
-    flow : "auto", "maf", "nsf", "piecewise" or a flowprior flow
+    flow : "auto", "maf", "nsf", "piecewise", "marginalizing" or a flowprior flow
         "auto" trains a piecewise flow when the low run's samples cluster.
+        "marginalizing" (or a :class:`~flowprior.MarginalizingFlow`, for its
+        ``aux_dims`` and flow settings) samples an augmented problem whose flows
+        have auxiliary dimensions (:mod:`flowprior.workflows.augmented`).
         A MAF is also fitted with some coordinates through the probit link
         where their marginals ask, and the better held-out fit is kept
         (:func:`flowprior.workflows.levels.train`).  A flow object (e.g.
@@ -106,10 +110,16 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
     ...                       nlive=200, seed=0)  # doctest: +SKIP
     >>> res.ncall["total"] < fp.run(...).ncall["total"]  # doctest: +SKIP
     """
-    plan = _plan(dict(loglike=loglike, prior_transform=prior_transform, ndim=ndim, sampler=sampler, nlive=nlive,
+    args = (dict(loglike=loglike, prior_transform=prior_transform, ndim=ndim, sampler=sampler, nlive=nlive,
                       nlive_low=nlive_low, flow=flow, defensive=defensive, broaden=broaden, seed=seed, names=names,
                       derived_names=derived_names, outdir=outdir, pool=pool, sampler_kwargs=sampler_kwargs, run_kwargs=run_kwargs,
                       high_sampler_kwargs=high_sampler_kwargs, grow_below=grow_below, transform=transform))
+    return augmented_run(_run, args) if is_marginalizing(flow) else _run(args)
+
+
+def _run(args: dict) -> Result:
+    """The enhanced run of :func:`enhanced_run`'s checked arguments ``args``."""
+    plan = _plan(args)
     with outdir_lock(plan.comm, plan.outdir):
         calls = check_outdir(plan)
         levels, n_low = recorded_levels(plan)

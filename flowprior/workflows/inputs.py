@@ -89,7 +89,8 @@ def check_knobs(grow_below, defensive, broaden) -> None:
         raise ValueError(f"broaden: expected a base scale >= 1 or None, got {broaden!r}")
 
 
-#: The flows ``enhanced_run`` trains by name (:func:`flowprior.workflows.levels.train`).
+#: The flows ``enhanced_run`` trains by name (:func:`flowprior.workflows.levels.train`); it also takes
+#: "marginalizing" (:mod:`flowprior.workflows.augmented`).
 FLOW_NAMES = ("auto", "maf", "nsf", "piecewise")
 
 
@@ -104,5 +105,6 @@ def check_flow_choice(flow, transform: str = "slab") -> None:
                          f"got {transform!r}")
     if isinstance(flow, FlowDensity) or (isinstance(flow, str) and flow in FLOW_NAMES):
         return
-    raise ValueError(f"flow: expected one of {list(FLOW_NAMES)} or a flowprior flow (e.g. fp.MAF(blocks=...)), "
+    raise ValueError(f"flow: expected one of {list(FLOW_NAMES)} (enhanced_run: or 'marginalizing') or a flowprior "
+                     f"flow (e.g. fp.MAF(blocks=...)), "
                      f"got {flow!r}")
