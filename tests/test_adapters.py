@@ -174,3 +174,14 @@ def test_polychord_points_keep_their_cube_coordinates_when_anesthetic_drops_and_
     assert "__row__" not in samples.columns
     assert np.array_equal(samples[["a", "b"]].to_numpy(), 10 * u_kept)
     assert np.isfinite(samples.logZ())
+
+
+def test_listing_the_samplers_imports_no_framework():
+    """``available()`` reads the modules' text: the bilby and cobaya front doors beside the adapters stay unimported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from flowprior.integrations import available; print(available()); "
+            "print(sorted(m for m in ('bilby', 'cobaya', 'dynesty') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "('dynesty', 'polychord')" and out[1] == "[]"
