@@ -10,7 +10,7 @@ TORCH ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprior-installed
 
-.PHONY: demo demo-rings demo-joint test bench bench-quick docs clean
+.PHONY: demo demo-rings demo-joint demo-lcdm test bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo-rings: $(STAMP)
 # Full vs nuisance-free joint analysis of two Gaussian experiments (closed-form truth).
 demo-joint: $(STAMP)
 	$(PY) demos/joint.py
+
+# The cobaya model with camb: the enhanced run against cobaya's MCMC (about 15 minutes; --quick: seconds).
+demo-lcdm: $(STAMP)
+	$(PY) demos/cobaya_lcdm.py
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
