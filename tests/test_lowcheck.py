@@ -114,3 +114,19 @@ def test_tail_excess_edge_cases():
     # Without low-run points only the check's draws count: equal weights give max/mean = 1.
     assert tail_excess(np.zeros(10), np.zeros((0, 2)), np.zeros(0), np.zeros(0),
                        lambda x: np.zeros(len(x)), 1.5, 2) == pytest.approx(-2 * np.log(1.5))
+
+
+@pytest.mark.parametrize("tail, warns", [(16.0, True), (1.2, False), (None, False)])
+def test_a_flow_missing_a_tail_warns_that_the_error_may_be_too_small(tail, warns):
+    import warnings
+
+    from flowprior.workflows.high import warn_if_tailed
+    from flowprior.workflows.lowcheck import LowCheck
+
+    check = LowCheck(100, 1000, 0.8, 200, 1.0, 1.2, tail)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_tailed(check, 5.0)
+    assert bool(caught) == warns
+    if warns:
+        assert "logZerr may be too small" in str(caught[0].message) and "16.0 nats" in str(caught[0].message)

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 from flowprior.result import Result
 from flowprior.workflows import stages
-from flowprior.workflows.high import high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow
+from flowprior.workflows.high import (high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow,
+                                     warn_if_tailed)
 from flowprior.workflows.augmented import augmented_run, is_marginalizing
 from flowprior.workflows.inputs import (check_derived, check_flow_choice, check_inputs, check_knobs,
                                         checked_nlive_low)
@@ -126,6 +127,7 @@ def _run(args: dict) -> Result:
         level, sp, draws, verified = _grow(plan, levels, n_low)
         if plan.grow_below is not None:
             warn_if_poor_flow(plan, levels[-1], sp.scale)
+            warn_if_tailed(levels[-1], DEFAULTS.warn_tail)
         high = high_stage(plan, level, sp, levels[-1] if plan.grow_below is not None else None, draws)
         calls += verified + high.ncall.get("fingerprint", 0)
         return _result(plan, levels, level, sp, high, calls)

@@ -90,6 +90,19 @@ def warn_if_flow_too_narrow(result: Result, share: float = 0.05) -> None:
         )
 
 
+def warn_if_tailed(check: LowCheck | None, limit: float) -> None:
+    """Warn when the accepted flow's check tail exceeds ``limit`` nats: the high stage then meets a spike of
+    ``L / q`` where the flow misses the posterior, and its evidence error can be several times too small."""
+    if check is None or check.tail is None or not check.tail > limit:
+        return
+    warnings.warn(
+        f"the flow misses a tail of the posterior (its check saw log(P / q) {check.tail:.1f} nats above a "
+        f"perfect flow's, more than {limit:g}): logZerr may be too small; rerun with a larger nlive_low, or "
+        "compare with a plain run",
+        stacklevel=3,
+    )
+
+
 def warn_if_poor_flow(plan: Plan, check: LowCheck, scale: float) -> None:
     """Warn when the accepted flow (at base width ``scale``) failed its check: the low stage cannot grow further."""
     if plan.grow_below is None or check.score >= plan.grow_below or check.base is not None:

@@ -34,6 +34,10 @@ class EnhancedDefaults:
         the low stage cannot grow ("Widening a failing flow").
     widen_tail : float
         Largest tail (nats) a widened flow may keep.
+    warn_tail : float
+        Check tail (nats) above which the run warns that its error bar may
+        be too small: a flow missing that much of a tail gave PolyChord logZ
+        pulls of +4 (benchmarks/RESULTS.md, "Error bars: coverage over seeds").
     rebase_gain : float
         Least KL divergence (nats) that rebasing a widened flow must be
         expected to remove for its check to be paid ("Rebasing a widened flow").
@@ -49,6 +53,7 @@ class EnhancedDefaults:
     grow_below: float = 0.6
     widen: tuple = (1.125, 1.25, 1.5, 2.25)
     widen_tail: float = 1.0
+    warn_tail: float = 5.0
     rebase_gain: float = 0.1
     transform: str = "rosenblatt"
 
