@@ -39,8 +39,9 @@ class Problem:
     """A likelihood, its prior transform, dimension, closed-form log-evidence and (for ``reweight``) a fast
     likelihood to reweight from."""
 
-    def __init__(self, loglike, prior, ndim: int, truth: float, fast=None):
+    def __init__(self, loglike, prior, ndim: int, truth: float, fast=None, dynesty_kwargs=None):
         self.loglike, self.prior, self.ndim, self.truth, self.fast = loglike, prior, ndim, truth, fast
+        self.dynesty_kwargs = dynesty_kwargs
 
 
 class Widened:
@@ -75,7 +76,9 @@ def problem(name: str) -> Problem:
         return Problem(ex.GaussianLikelihood(), ex.planck_prior(), 6, ex.PLANCK_LOGZ,
                        fast=Widened(ex.PLANCK_MEAN, ex.PLANCK_COV, 1.2))
     if name == "mixture":
-        return Problem(ex.FourModes(), ex.mixture_prior(), ex.MIXTURE_NDIM, ex.MIXTURE_LOGZ)
+        # As benchmarks/multimodal.py: dynesty's bootstrapped enlargement makes a run on it take minutes.
+        return Problem(ex.FourModes(), ex.mixture_prior(), ex.MIXTURE_NDIM, ex.MIXTURE_LOGZ,
+                       dynesty_kwargs={"bootstrap": 0})
     return lsbi_problem()
 
 
@@ -87,7 +90,8 @@ def one(row: str, p: Problem, seed: int, nlive: int) -> tuple[float, float, floa
         res = fp.reweight(fast, p.loglike, target_neff=1000, seed=seed, progress=False)
         return res.logZ, res.logZerr, np.nan, res.ncall
     run = fp.enhanced_run if row.endswith("enhanced") else fp.run
-    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed)
+    kwargs = p.dynesty_kwargs if sampler == "dynesty" else None
+    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed, sampler_kwargs=kwargs)
     return res.logZ, res.logZerr, res.sampler_logZerr, res.ncall["total"]
 
 
