@@ -53,10 +53,10 @@ def power_law_logp(x: np.ndarray, psi: int) -> np.ndarray:
     return (norm.logpdf(root) + jac + fold).sum(axis=1)
 
 
-def table(models: int, n: int) -> None:
+def table(models: int, n: int, powers=(1, 2, 3), dims=(2, 3, 4)) -> None:
     print(f"{'psi':>3s} {'D':>2s} {'B':>2s} {'held-out best':>13s} {'mean ± sd':>16s} {'KL mean ± sd':>16s} {'fit s':>6s}")
-    for psi in (1, 2, 3):
-        for d in (2, 3, 4):
+    for psi in powers:
+        for d in dims:
             for b in range(5):
                 held, kl, t0 = [], [], time.perf_counter()
                 for m in range(models):
@@ -147,13 +147,15 @@ def main() -> None:
     ap.add_argument("--part", choices=["table", "moons", "enhanced"], default="table")
     ap.add_argument("--models", type=int, default=10, help="models (seeds) per row of the table and of moons")
     ap.add_argument("--n", type=int, default=5000, help="training (and test) samples")
+    ap.add_argument("--psi", type=int, nargs="+", default=[1, 2, 3], help="table: the powers")
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4], help="table: the dimensions")
     ap.add_argument("--sampler", default="dynesty")
     ap.add_argument("--nlive", type=int, default=500)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     print(f"{time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} cores; flows {FLOW}")
     if args.part == "table":
-        table(args.models, args.n)
+        table(args.models, args.n, args.psi, args.dims)
     elif args.part == "moons":
         moons_part(args.models, args.n)
     else:
