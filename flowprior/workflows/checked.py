@@ -20,6 +20,8 @@ import numbers
 
 import numpy as np
 
+from flowprior.numerics import in_unit_cube
+
 
 def loglike_value(value, theta) -> float:
     """One log-likelihood value as a float, or a ``ValueError`` naming ``loglike`` and the point.
@@ -193,7 +195,7 @@ def evaluate_in_cube(loglike, u: np.ndarray, pool=None) -> tuple[np.ndarray, np.
     (array([ -1., -inf]), 1)
     """
     u = np.asarray(u, dtype=float)
-    inside = np.all((u >= 0) & (u <= 1), axis=-1)
+    inside = in_unit_cube(u)
     logl = np.full(len(u), -np.inf)
     derived = np.full((len(u), len(derived_names(loglike))), np.nan)
     if inside.any():
