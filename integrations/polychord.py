@@ -410,6 +410,12 @@ class PolyChordDefaults:
     low_repeats, high_repeats : float
         ``num_repeats`` of the low and high stages as a fraction of ``ndim``
         (PolyChord's own default is ``5 * ndim``; "PolyChord repeats").
+    long_repeats, long_tail : float
+        ``num_repeats`` (a fraction of ``ndim``) of a low stage redone because
+        its posterior clusters, and of a high stage behind a flow of several
+        pieces or whose check tail exceeds ``long_tail`` nats: short chains
+        lose and misweigh modes, and miss the spikes of ``L / q`` behind a
+        flow with missing tails ("PolyChord repeats").
     high_repeats_wide, high_repeats_wide_from : float, int
         From ``high_repeats_wide_from`` dimensions the high stage repeats
         ``high_repeats_wide * ndim`` times: fewer leave its posterior means
@@ -421,6 +427,8 @@ class PolyChordDefaults:
 
     nlive_low: int = 100
     low_repeats: float = 0.5
+    long_repeats: float = 2.0
+    long_tail: float = 5.0
     high_repeats: float = 0.5
     high_repeats_wide: float = 1.0
     high_repeats_wide_from: int = 20
@@ -473,19 +481,34 @@ class PolyChord(SamplerAdapter):
             return settings
         return StageSettings({**user, "num_repeats": repeats(self.defaults.low_repeats, ndim)}, settings.run_kwargs)
 
+    def multimodal_low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings | None:
+        """Longer slice chains for a low stage that clusters; None where the user set ``num_repeats``."""
+        user = settings.sampler_kwargs or {}
+        if "num_repeats" in user or "num_repeats" in (settings.run_kwargs or {}):
+            return None
+        return StageSettings({**user, "num_repeats": repeats(self.defaults.long_repeats, ndim)},
+                             settings.run_kwargs)
+
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:
         """Few slice repeats in the flow-whitened cube and an earlier stop; the user's settings win."""
         high = dict(high_sampler_kwargs or {})
         sk = {**(settings.sampler_kwargs or {}), **high}
         if "num_repeats" not in high:
-            wide = ndim >= self.defaults.high_repeats_wide_from
-            sk["num_repeats"] = repeats(self.defaults.high_repeats_wide if wide else self.defaults.high_repeats, ndim)
+            sk["num_repeats"] = repeats(self._high_repeats(ndim, start), ndim)
         user = settings.run_kwargs or {}
         rk = {k: v for k, v in user.items() if k not in sk}
         if "precision_criterion" not in user and "precision_criterion" not in sk:
             rk["precision_criterion"] = self.defaults.high_precision
         return StageSettings(sk, rk if rk or settings.run_kwargs is not None else None)
+
+    def _high_repeats(self, ndim: int, start: HighStart) -> float:
+        """The high stage's ``num_repeats`` as a fraction of ``ndim``: more in many dimensions, behind pieces
+        or behind a flow whose check found missing tails."""
+        d = self.defaults
+        wide = d.high_repeats_wide if ndim >= d.high_repeats_wide_from else d.high_repeats
+        hard = start.pieces > 1 or (start.tail is not None and start.tail > d.long_tail)
+        return max(wide, d.long_repeats) if hard else wide
 
 
 ADAPTER = PolyChord()

@@ -280,6 +280,24 @@ def test_auto_flow_is_piecewise_for_two_modes(transform):
     assert np.allclose(res.flow.weights_, volume_weights(masses, res.flow.piece_scales_, 2))
 
 
+def test_a_low_stage_that_clusters_is_redone_where_the_adapter_asks(monkeypatch, tmp_path):
+    from flowprior.integrations.dynesty import Dynesty
+
+    settings = dict(nlive=150, nlive_low=60, seed=4)
+    once = fp.enhanced_run(bimodal, unit, 2, **settings)
+    single = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5)
+    monkeypatch.setattr(Dynesty, "multimodal_low_settings", lambda self, d, n, s: self.low_settings(d, n, s))
+    redone = fp.enhanced_run(bimodal, unit, 2, **settings, outdir=tmp_path / "run")
+    # Two low runs, both counted; a unimodal low stage is kept.
+    assert redone.ncall["low"] > 1.5 * once.ncall["low"]
+    assert not np.array_equal(redone.low.samples_u, once.low.samples_u)
+    assert fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5).ncall == single.ncall
+    # A resumed run reuses the redone low stage and reports its calls.
+    (tmp_path / "run" / "high.npz").unlink()
+    resumed = fp.enhanced_run(bimodal, unit, 2, **settings, outdir=tmp_path / "run")
+    assert resumed.ncall["low"] == redone.ncall["low"] and resumed.logZ == redone.logZ
+
+
 def test_piecewise_run_resumes_with_its_checked_masses(tmp_path):
     settings = dict(nlive=150, nlive_low=60, seed=4, outdir=tmp_path / "run")
     first = fp.enhanced_run(bimodal, unit, 2, **settings)

@@ -86,14 +86,31 @@ def choose_flow(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator, tr
     (docs/design.md, "Which flow: `flow="auto"`").
     """
     small = {**_SMALL, "seed": rng}
+    k = clusters(u, weights, rng)
+    return MAF(**small) if k is None else PiecewiseFlow(clusters=k, transform=transform, **small)
+
+
+def clusters(u: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> int | None:
+    """The number of clusters of weighted hypercube samples, or None where they do not cluster.
+
+    k-means (2 to 10 clusters) in the probit-linked space; the best
+    silhouette must reach ``AUTO_SILHOUETTE``.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> u = np.concatenate([rng.normal(0.2, 0.02, (200, 2)), rng.normal(0.8, 0.02, (200, 2))])
+    >>> clusters(u, np.ones(400), rng), clusters(rng.normal(0.5, 0.05, (400, 2)), np.ones(400), rng)
+    (2, None)
+    """
     keep = weights > 0
     d = u.shape[1]
     space = Space.fit(u[keep], weights[keep], np.zeros(d), np.ones(d), whiten=False)
     y, _ = space.to_real(u[keep])
     _, scores = kmeans_silhouette(y, weights[keep], 10, rng)
     if scores and max(scores.values()) >= AUTO_SILHOUETTE:
-        return PiecewiseFlow(clusters=max(scores, key=scores.get), transform=transform, **small)
-    return MAF(**small)
+        return max(scores, key=scores.get)
+    return None
 
 
 def cube_bounds(u: np.ndarray, weights: np.ndarray) -> list:

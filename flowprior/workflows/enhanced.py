@@ -39,7 +39,7 @@ from flowprior.workflows.high import (high_stage, tail_weight, warn_if_flow_too_
 from flowprior.workflows.augmented import augmented_run, is_marginalizing
 from flowprior.workflows.inputs import (check_derived, check_flow_choice, check_inputs, check_knobs,
                                         checked_nlive_low)
-from flowprior.workflows.levels import accept, low_level, next_level, recorded_levels
+from flowprior.workflows.levels import REDONE, accept, low_level, next_level, recorded_levels
 from flowprior.workflows.plan import DEFAULTS, Plan, Streams
 from flowprior.workflows.resume import check_outdir, forget, outdir_lock
 from flowprior.workflows.widening import check_level, stage_prior
@@ -184,7 +184,7 @@ def _grow(plan: Plan, levels: list, n_low: int):
         if accept(levels[-1], plan.grow_below, nxt):
             return level, sp, draws, verified
         n_low = nxt
-        forget(plan, ("low", "flow", "draws", "high"), ("low", "high"))
+        forget(plan, ("low", "flow", "draws", "high"), ("low", REDONE, "high"))
 
 
 def _save_level(plan: Plan, levels: list, n_low: int, draws: dict) -> None:

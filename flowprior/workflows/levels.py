@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowprior.flows.base import FlowDensity
-from flowprior.flows.choice import auto_flow, cube_bounds
+from flowprior.flows.choice import auto_flow, clusters, cube_bounds
 from flowprior.mpi import on_root
 from flowprior.result import Result
 from flowprior.workflows import resume, stages
@@ -179,6 +179,32 @@ def _low_run(plan: Plan, n_low: int, rng: np.random.Generator) -> tuple[Result, 
     settings = plan.adapter.low_settings(plan.ndim, n_low, plan.settings)
     low = plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
                            **plan.stage_kwargs(settings), **plan.checkpoint("low"))
+    low = _redo_if_clustered(plan, n_low, low, rng)
     if paths:
         on_root(plan.comm, lambda: stages.save_result(paths["low"], low, nlive=n_low))
     return low, True, low.ncall.get("fingerprint", 0)
+
+
+#: The checkpoint name of a low stage redone because it clusters (:func:`_redo_if_clustered`).
+REDONE = "low_redone"
+
+
+def _redo_if_clustered(plan: Plan, n_low: int, low: Result, rng: np.random.Generator) -> Result:
+    """The low run redone with the adapter's multimodal settings where its posterior clusters, else ``low``.
+
+    Short chains lose modes with few live points, and a mode the low run
+    lost the flow never learns, so the high stage cannot find it
+    (docs/design.md, "PolyChord repeats").  The redone run's ``ncall``
+    counts both runs.
+    """
+    redo = plan.adapter.multimodal_low_settings(plan.ndim, n_low, plan.settings)
+    if redo is None:
+        return low
+    weights = low.samples.get_weights()
+    found = on_root(plan.comm, lambda: clusters(low.samples_u, weights, plan.streams(n_low, 500)))
+    if found is None:
+        return low
+    again = plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
+                             **plan.stage_kwargs(redo), **plan.checkpoint(REDONE))
+    again.ncall = {**again.ncall, "total": again.ncall["total"] + low.ncall["total"]}
+    return again
