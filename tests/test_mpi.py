@@ -157,7 +157,8 @@ def test_enhanced_run_under_mpirun(tmp_path):
     # One flow, trained on rank 0 and sent to rank 1 (same log-density above); only rank 0 wrote stage files.
     assert [r["trained"] for r in ranks] == [1, 0]
     assert sorted(Path(p).name for p in first["written"]) == ["high.npz", "low.npz"] and second["written"] == []
-    assert sorted(p.name for p in (tmp_path / "stages").iterdir()) == [
+    # (A low stage at 25 live points may cluster and be redone, with its own checkpoint.)
+    assert sorted(p.name for p in (tmp_path / "stages").iterdir() if p.name != "low_redone.polychord") == [
         ".lock", "check.npz", "checks.json", "config.json", "flow.flow", "high.npz", "high.polychord", "low.npz",
         "low.polychord", "problem.json"]
     # Calls summed over the ranks (rank 1 makes most of them).
