@@ -24,6 +24,7 @@ ratio 0.85-1.2.  With 100 seeds, the 1-sigma fraction's own error is about
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -85,7 +86,7 @@ def problem(name: str) -> Problem:
     return lsbi_problem()
 
 
-def one(row: str, p: Problem | str, seed: int, nlive: int) -> tuple[float, float, float, int]:
+def one(row: str, p: Problem | str, seed: int, nlive: int, high: dict | None = None) -> tuple[float, float, float, int]:
     """``(logZ, logZerr, sampler_logZerr, calls)`` of one seed of ``row`` (``p`` a problem or its name)."""
     if isinstance(p, str):  # in a worker process
         warnings.simplefilter("ignore")
@@ -97,7 +98,8 @@ def one(row: str, p: Problem | str, seed: int, nlive: int) -> tuple[float, float
         return res.logZ, res.logZerr, np.nan, res.ncall
     run = fp.enhanced_run if row.endswith("enhanced") else fp.run
     kwargs = p.dynesty_kwargs if sampler == "dynesty" else None
-    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed, sampler_kwargs=kwargs)
+    extra = {"high_sampler_kwargs": high} if row.endswith("enhanced") else {}
+    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed, sampler_kwargs=kwargs, **extra)
     return res.logZ, res.logZerr, res.sampler_logZerr, res.ncall["total"]
 
 
@@ -115,6 +117,7 @@ def main() -> None:
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=["dynesty", "dynesty-enhanced"])
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--nlive", type=int, default=200)
+    ap.add_argument("--high-kwargs", help='enhanced rows: high_sampler_kwargs as JSON, e.g. \'{"num_repeats": 8}\'')
     ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes (wall time is then shared)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -127,7 +130,8 @@ def main() -> None:
           f"{'spread':>8s} {'ratio':>6s}")
     for row in args.rows:
         t0 = time.perf_counter()
-        jobs = [(row, args.problem if args.jobs > 1 else p, seed, args.nlive) for seed in range(args.seeds)]
+        high = json.loads(args.high_kwargs) if args.high_kwargs else None
+        jobs = [(row, args.problem if args.jobs > 1 else p, seed, args.nlive, high) for seed in range(args.seeds)]
         if args.jobs > 1:
             with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
                 out = np.array(pool.starmap(one, jobs, chunksize=1))
