@@ -440,6 +440,14 @@ def repeats(fraction: float, ndim: int) -> int:
     return max(1, int(fraction * ndim))
 
 
+def _with_repeats(settings: StageSettings, fraction: float, ndim: int) -> StageSettings | None:
+    """``settings`` with ``num_repeats`` at ``fraction`` of ``ndim``; None where the user set it in either dict."""
+    user = settings.sampler_kwargs or {}
+    if "num_repeats" in user or "num_repeats" in (settings.run_kwargs or {}):
+        return None
+    return StageSettings({**user, "num_repeats": repeats(fraction, ndim)}, settings.run_kwargs)
+
+
 class PolyChord(SamplerAdapter):
     """PolyChord behind flowprior's workflows, with the enhanced run's policy for it.
 
@@ -476,18 +484,11 @@ class PolyChord(SamplerAdapter):
 
     def low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings:
         """Fewer slice repeats than PolyChord's default: the low stage needs live points, not decorrelated chains."""
-        user = settings.sampler_kwargs or {}
-        if "num_repeats" in user or "num_repeats" in (settings.run_kwargs or {}):
-            return settings
-        return StageSettings({**user, "num_repeats": repeats(self.defaults.low_repeats, ndim)}, settings.run_kwargs)
+        return _with_repeats(settings, self.defaults.low_repeats, ndim) or settings
 
     def multimodal_low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings | None:
         """Longer slice chains for a low stage that clusters; None where the user set ``num_repeats``."""
-        user = settings.sampler_kwargs or {}
-        if "num_repeats" in user or "num_repeats" in (settings.run_kwargs or {}):
-            return None
-        return StageSettings({**user, "num_repeats": repeats(self.defaults.long_repeats, ndim)},
-                             settings.run_kwargs)
+        return _with_repeats(settings, self.defaults.long_repeats, ndim)
 
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:

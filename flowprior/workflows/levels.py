@@ -176,9 +176,7 @@ def _low_run(plan: Plan, n_low: int, rng: np.random.Generator) -> tuple[Result, 
         low = on_root(plan.comm, lambda: stages.load_result(paths["low"], plan.adapter.name, plan.names))
         return low, False, resume.verify_low(plan, low)
     resume.forget(plan, ("low", "flow", "draws", "high"), ("high",))
-    settings = plan.adapter.low_settings(plan.ndim, n_low, plan.settings)
-    low = plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
-                           **plan.stage_kwargs(settings), **plan.checkpoint("low"))
+    low = _run(plan, n_low, rng, plan.adapter.low_settings(plan.ndim, n_low, plan.settings), "low")
     low = _redo_if_clustered(plan, n_low, low, rng)
     if paths:
         on_root(plan.comm, lambda: stages.save_result(paths["low"], low, nlive=n_low))
@@ -204,7 +202,12 @@ def _redo_if_clustered(plan: Plan, n_low: int, low: Result, rng: np.random.Gener
     found = on_root(plan.comm, lambda: clusters(low.samples_u, weights, plan.streams(n_low, 500)))
     if found is None:
         return low
-    again = plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
-                             **plan.stage_kwargs(redo), **plan.checkpoint(REDONE))
+    again = _run(plan, n_low, rng, redo, REDONE)
     again.ncall = {**again.ncall, "total": again.ncall["total"] + low.ncall["total"]}
     return again
+
+
+def _run(plan: Plan, n_low: int, rng: np.random.Generator, settings, checkpoint: str) -> Result:
+    """One low-resolution run at ``n_low`` live points with the stage ``settings``, checkpointed as ``checkpoint``."""
+    return plan.adapter.run(plan.loglike, plan.prior_transform, plan.ndim, nlive=n_low, seed=rng,
+                            **plan.stage_kwargs(settings), **plan.checkpoint(checkpoint))
