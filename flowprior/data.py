@@ -14,6 +14,8 @@ from flowprior.numerics import in_unit_cube, kish_ess
 
 #: Columns of anesthetic's NestedSamples that are bookkeeping, not parameters.
 ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")
+#: Columns anesthetic gives nested samples itself (with their weights): no parameter may take these names.
+RESERVED_COLUMNS = ANESTHETIC_COLUMNS + ("weights",)
 
 
 def rows_text(mask: np.ndarray, limit: int = 10) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.workflows.checked import Pair, ScalarLikelihood, derived_names
+from flowprior.workflows.checked import ScalarLikelihood, derived_names, evaluate_points
 from flowprior.workflows.repartition import physical
 
 
@@ -42,10 +42,7 @@ class SlowLikelihood:
             logl, derived = self._vectorized(theta)
         else:
             # Each value is read as one number (text, bools and arrays raise, naming the point).
-            mapper = self.pool.map if self.pool is not None else map
-            pairs = list(mapper(Pair(ScalarLikelihood(self.loglike)), list(theta)))
-            logl = np.array([value for value, _ in pairs], dtype=float)
-            derived = np.array([d for _, d in pairs], dtype=float).reshape(len(u), -1)
+            logl, derived = evaluate_points(ScalarLikelihood(self.loglike), theta, self.pool)
         self.ncall += len(u)
         bad = np.isnan(logl) | (logl == np.inf)
         if bad.any():
@@ -56,7 +53,8 @@ class SlowLikelihood:
         return np.column_stack([theta, derived]), logl
 
     def _vectorized(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # A vectorized loglike is the user's own (check_derived wraps the per-point kind only).
+        # With derived_names, check_derived wrapped the user's function to split (logL, derived) point by point;
+        # a vectorized one returns whole arrays, so it is called unwrapped and checked here.
         user = getattr(self.loglike, "loglike", self.loglike) if self.derived_names else self.loglike
         out, n, k = user(theta), len(theta), len(self.derived_names)
         if not k:

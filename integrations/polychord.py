@@ -281,7 +281,8 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
     settings = _settings(PolyChordSettings, ndim, nlive, _seed(seed), kwargs)  # validates before any directory exists
     _check_checkpoint(checkpoint, kwargs)
     own_dir = "base_dir" not in kwargs and checkpoint is None
-    extra = len(derived_names(loglike))
+    derived = derived_names(loglike)
+    extra = len(derived)
     start = _place(settings, kwargs, checkpoint, own_dir, ndim, comm, extra)
     root = os.path.join(settings.base_dir, settings.file_root)
     # The functions given now must reproduce the resumed run's live points (else it is another problem's).
@@ -302,7 +303,7 @@ def run(loglike, prior_transform, ndim: int, *, nlive: int, seed=None, names=Non
             log.close()
         if own_dir and rank(comm) == 0:
             shutil.rmtree(settings.base_dir, ignore_errors=True)
-    return _result(points, output, ndim, names, derived_names(loglike), verified)
+    return _result(points, output, ndim, names, derived, verified)
 
 
 def _seed(seed) -> int:

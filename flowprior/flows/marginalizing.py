@@ -50,14 +50,29 @@ INNER = {"maf": MAF, "nsf": NSF}
 BLOCK = 256
 
 
-class FreshAux:
-    """``redraw`` for :meth:`MAF.fit`: the last ``aux_dims`` columns of the rows drawn afresh from ``N(0, I)``."""
+class Fresh:
+    """``redraw`` for :meth:`MAF.fit`: the columns of the rows from ``ndim`` on drawn afresh.
 
-    def __init__(self, ndim: int, aux_dims: int):
-        self.ndim, self.aux_dims = ndim, aux_dims
+    From ``N(0, 1)`` (``law="normal"``, a marginalizing flow's ``eps``) or ``U(0, 1)`` (``law="uniform"``, the
+    auxiliary cube coordinates of :class:`AuxiliaryMAF`).
+    """
+
+    def __init__(self, ndim: int, law: str = "normal"):
+        self.ndim, self.law = ndim, law
 
     def __call__(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return np.column_stack([rows[:, :self.ndim], rng.standard_normal((len(rows), self.aux_dims))])
+        size = (len(rows), rows.shape[1] - self.ndim)
+        fresh = rng.standard_normal(size) if self.law == "normal" else rng.uniform(size=size)
+        return np.column_stack([rows[:, :self.ndim], fresh])
+
+
+def aux_names(aux_dims: int, names) -> list[str]:
+    """The auxiliary variables' names, ``aux0``...; an error where the parameters' ``names`` use one."""
+    aux = [f"aux{j}" for j in range(aux_dims)]
+    clash = sorted(set(aux) & set(names or ()))
+    if clash:
+        raise ValueError(f"names: {clash} name the auxiliary variables; rename those parameters")
+    return aux
 
 
 class AuxiliaryMAF(MAF):
@@ -85,25 +100,15 @@ class AuxiliaryMAF(MAF):
     def get_params(self) -> dict:
         return {**super().get_params(), "aux_dims": int(self.aux_dims)}
 
-    def fit(self, theta, weights=None, bounds=None, names=None, redraw=None) -> "AuxiliaryMAF":
+    def fit(self, theta, weights=None, bounds=None, names=None) -> "AuxiliaryMAF":
         """:meth:`MAF.fit` with the auxiliary coordinates bounded on [0, 1] and drawn afresh every epoch."""
         data = read_samples(theta, weights, names)
         d = data.x.shape[1] - int(self.aux_dims)
         if d < 1:
             raise ValueError(f"theta: {data.x.shape[1]} columns, but aux_dims={self.aux_dims} of them are auxiliary")
         lo, hi = parse_bounds(bounds, data.x.shape[1], data.names)
-        full = [(a, c) for a, c in zip(lo[:d], hi[:d])] + [(0.0, 1.0)] * int(self.aux_dims)
-        return super().fit(data.x, data.weights, bounds=full, names=data.names, redraw=FreshCube(d))
-
-
-class FreshCube:
-    """``redraw`` for :class:`AuxiliaryMAF`: the columns from ``ndim`` on drawn afresh from U(0, 1)."""
-
-    def __init__(self, ndim: int):
-        self.ndim = ndim
-
-    def __call__(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return np.column_stack([rows[:, :self.ndim], rng.uniform(size=(len(rows), rows.shape[1] - self.ndim))])
+        full = list(zip(lo[:d], hi[:d])) + [(0.0, 1.0)] * int(self.aux_dims)
+        return super().fit(data.x, data.weights, bounds=full, names=data.names, redraw=Fresh(d, "uniform"))
 
 
 class MarginalizingFlow:
@@ -174,14 +179,11 @@ class MarginalizingFlow:
         lo, hi = parse_bounds(bounds, d, data.names)
         rng = make_rng(self.seed)
         names = list(data.names) if data.names is not None else [f"x{i}" for i in range(d)]
-        aux = [f"aux{j}" for j in range(b)]
-        clash = sorted(set(aux) & set(names))
-        if clash:
-            raise ValueError(f"names: {clash} name the auxiliary variables; rename those parameters")
+        aux = aux_names(b, names)
         x = np.column_stack([data.x, rng.standard_normal((len(data.x), b))])
-        inner_bounds = [(a, c) for a, c in zip(lo, hi)] + [(None, None)] * b
+        inner_bounds = list(zip(lo, hi)) + [(None, None)] * b
         self.inner_ = self.template(seed=rng).fit(x, data.weights, bounds=inner_bounds, names=names + aux,
-                                                  redraw=FreshAux(d, b) if b else None)
+                                                  redraw=Fresh(d) if b else None)
         self.ndim_, self.names_, self.latex_labels_ = d, names, data.labels
         self.eps_seed_ = int(rng.integers(2**63))
         return self

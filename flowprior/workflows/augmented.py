@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.flows.marginalizing import AuxiliaryMAF, MarginalizingFlow
+from flowprior.flows.marginalizing import AuxiliaryMAF, MarginalizingFlow, aux_names
 from flowprior.result import Result
 from flowprior.workflows.checked import Carrier, evaluate
 
@@ -62,11 +62,9 @@ def augmented_run(run, args: dict) -> Result:
     if b == 0:
         return run(dict(args, flow=flow.template(seed=flow.seed)))
     names = args["names"]
-    aux = [f"aux{j}" for j in range(b)]
-    if names is not None and set(aux) & set(names):
-        raise ValueError(f"names: {sorted(set(aux) & set(names))} name the auxiliary variables; rename them")
-    inner = AuxiliaryMAF(aux_dims=b, **{"bins": 8 if flow.flow == "nsf" else None, "seed": flow.seed,
-                                        "progress": False, **flow.settings})
+    aux = aux_names(b, names)
+    inner = AuxiliaryMAF(aux_dims=b, **{"bins": flow.template().bins, "seed": flow.seed, "progress": False,
+                                        **flow.settings})
     augmented = dict(args, loglike=AugmentedLikelihood(args["loglike"], d),
                      prior_transform=AugmentedPrior(args["prior_transform"], d), ndim=d + b,
                      names=None if names is None else list(names) + aux, flow=inner)

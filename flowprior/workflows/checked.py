@@ -199,12 +199,24 @@ def evaluate_in_cube(loglike, u: np.ndarray, pool=None) -> tuple[np.ndarray, np.
     logl = np.full(len(u), -np.inf)
     derived = np.full((len(u), len(derived_names(loglike))), np.nan)
     if inside.any():
-        mapper = pool.map if pool is not None else map
-        pairs = list(mapper(Pair(loglike), list(u[inside])))
-        logl[inside] = [float(value) for value, _ in pairs]
-        if derived.shape[1]:
-            derived[inside] = [d for _, d in pairs]
+        logl[inside], derived[inside] = evaluate_points(loglike, u[inside], pool)
     return logl, derived, int(inside.sum())
+
+
+def evaluate_points(loglike, points: np.ndarray, pool=None) -> tuple[np.ndarray, np.ndarray]:
+    """``loglike`` at each of the (at least one) ``points``, through ``pool.map`` where given.
+
+    Returns the ``(n,)`` log-likelihoods and the ``(n, k)`` derived values.
+
+    Example
+    -------
+    >>> evaluate_points(lambda x: -float(x.sum()), np.array([[0.5, 0.5], [1.0, 0.0]]))
+    (array([-1., -1.]), array([], shape=(2, 0), dtype=float64))
+    """
+    mapper = pool.map if pool is not None else map
+    pairs = list(mapper(Pair(loglike), list(points)))
+    logl = np.array([value for value, _ in pairs], dtype=float)
+    return logl, np.array([d for _, d in pairs], dtype=float).reshape(len(pairs), -1)
 
 
 def with_derived(loglike, names) -> object:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.data import check_names
+from flowprior.data import RESERVED_COLUMNS, check_names
 from flowprior.integrations import adapter
 from flowprior.workflows.checked import with_derived
-
-#: Columns anesthetic gives nested samples itself: no parameter may take these names.
-RESERVED_COLUMNS = ("logL", "logL_birth", "nlive", "weights")
 
 
 def is_number(x) -> bool:

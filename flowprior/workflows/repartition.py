@@ -38,6 +38,7 @@ class RepartitionedLikelihood(Carrier):
         self.prior_transform = prior_transform
         self.flow = flow
         self.user_calls = 0
+        self.nderived = len(self.derived_names)  # fixed for the run; read on every draw outside the cube
 
     def both(self, u) -> tuple:
         u = np.asarray(u, dtype=float)
@@ -45,7 +46,7 @@ class RepartitionedLikelihood(Carrier):
         # there the old prior, and so the likelihood, is zero.  The user's
         # functions are never called outside the cube.
         if not in_unit_cube(u):
-            return -np.inf, np.full(len(self.derived_names), np.nan)
+            return -np.inf, np.full(self.nderived, np.nan)
         logq = self.flow.log_prob(u)
         theta = self.prior_transform(u)
         self.user_calls += 1

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowprior.data import RESERVED_COLUMNS
 from flowprior.workflows import fingerprint
 from flowprior.flows.files import atomic_write
 from flowprior.result import Result
@@ -175,7 +176,7 @@ def save_result(path, result: Result, nlive: int | None = None) -> None:
         logL_birth=birth, logZ=np.array(result.logZ),
         logZerr=np.array(result.logZerr), ncall=np.array(result.ncall["total"]),
     )
-    derived = [c for c in columns[ndim:] if c not in ("logL", "logL_birth", "nlive", "weights")]
+    derived = [c for c in columns[ndim:] if c not in RESERVED_COLUMNS]
     if derived:
         arrays.update(derived=s[derived].to_numpy(dtype=float), derived_names=np.array(derived, dtype=str))
     if result.sampler_logZerr is not None:
