@@ -113,21 +113,22 @@ def moons_part(seeds: int, n: int) -> None:
              "marginalizing NSF B=2": lambda s: fp.MarginalizingFlow(aux_dims=2, flow="nsf", seed=s, **FLOW)}
     print(f"{'target':>10s} {'flow':>18s} {'KL mean ± sd':>16s}")
     for kind in ("half", "TwoMoons"):
+        data = [moons(kind, n, s) for s in range(seeds)]
         for name, make in flows.items():
-            kl = []
-            for s in range(seeds):
-                train, test, logp = moons(kind, n, s)
-                kl.append(np.mean(logp - make(s).fit(train).log_prob(test)))
+            kl = [np.mean(logp - make(s).fit(train).log_prob(test)) for s, (train, test, logp) in enumerate(data)]
             print(f"{kind:>10s} {name:>18s} {np.mean(kl):8.3f} ± {np.std(kl):5.3f}", flush=True)
 
 
-def folded(x: np.ndarray, s: float = 0.1, shift: float = 0.15) -> float:
-    r = np.concatenate([[abs(x[0]) - shift], x[1:]]) / s
+FOLD_S, FOLD_SHIFT = 0.1, 0.15  # the folded likelihood's width and its modes' offset from theta_0 = 0
+
+
+def folded(x: np.ndarray) -> float:
+    r = np.concatenate([[abs(x[0]) - FOLD_SHIFT], x[1:]]) / FOLD_S
     return float(-0.5 * r @ r)
 
 
 def enhanced_part(seeds: int, sampler: str, nlive: int) -> None:
-    d, s, shift = 4, 0.1, 0.15
+    d, s, shift = 4, FOLD_S, FOLD_SHIFT
     prior = fp.UniformPrior([(-1, 1)] * d)
     i0 = 2 * s * np.sqrt(2 * np.pi) * (norm.cdf((1 - shift) / s) - norm.cdf(-shift / s))
     truth = np.log(i0) + (d - 1) * np.log(s * np.sqrt(2 * np.pi)) - d * np.log(2)
