@@ -19,6 +19,8 @@ ratio 0.85-1.2.  With 100 seeds, the 1-sigma fraction's own error is about
     OMP_NUM_THREADS=1 python benchmarks/coverage.py --problem planck --rows dynesty dynesty-enhanced --seeds 100
 
 ``--jobs 2`` runs the seeds in two processes (the median calls are unchanged; the wall time is shared).
+``--save DIR`` keeps each row's per-seed figures; ``--pooled A.csv B.csv`` summarises several such files as
+one row (more seeds: the fractions' own errors shrink as one over the square root of their number).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def problem(name: str) -> Problem:
     return lsbi_problem()
 
 
-def one(row: str, p: Problem | str, seed: int, nlive: int, high: dict | None = None) -> tuple[float, float, float, int]:
+def one(row: str, p: Problem | str, seed: int, nlive: int, high: dict | None = None,
+        run_kwargs: dict | None = None) -> tuple[float, float, float, int]:
     """``(logZ, logZerr, sampler_logZerr, calls)`` of one seed of ``row`` (``p`` a problem or its name)."""
     if isinstance(p, str):  # in a worker process
         warnings.simplefilter("ignore")
@@ -89,7 +92,8 @@ def one(row: str, p: Problem | str, seed: int, nlive: int, high: dict | None = N
     run = fp.enhanced_run if row.endswith("enhanced") else fp.run
     kwargs = p.dynesty_kwargs if sampler == "dynesty" else None
     extra = {"high_sampler_kwargs": high} if row.endswith("enhanced") else {}
-    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed, sampler_kwargs=kwargs, **extra)
+    res = run(p.loglike, p.prior, p.ndim, sampler=sampler, nlive=nlive, seed=seed, sampler_kwargs=kwargs,
+              run_kwargs=run_kwargs, **extra)
     return res.logZ, res.logZerr, res.sampler_logZerr, res.ncall["total"]
 
 
@@ -101,37 +105,74 @@ def summary(name: str, logz: np.ndarray, err: np.ndarray, truth: float) -> str:
             f"{np.mean(err) / spread:6.2f}")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problem", choices=["planck", "lsbi", "mixture"], default="planck")
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=["dynesty", "dynesty-enhanced"])
     ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from this one on")
     ap.add_argument("--nlive", type=int, default=200)
     ap.add_argument("--high-kwargs", help='enhanced rows: high_sampler_kwargs as JSON, e.g. \'{"num_repeats": 8}\'')
+    ap.add_argument("--run-kwargs", help='every stage\'s run_kwargs as JSON, e.g. \'{"dlogz": 0.01}\'')
     ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes (wall time is then shared)")
+    ap.add_argument("--save", help="folder: each row's per-seed figures go to <problem>_<row>_<first>-<last>.csv")
+    ap.add_argument("--pooled", nargs="+", metavar="CSV", help="no runs: summarise these saved files as one row")
     args = ap.parse_args()
-    warnings.simplefilter("ignore")
-    p = problem(args.problem)
-    if "reweight" in args.rows and p.fast is None:
+    if "reweight" in args.rows and args.problem != "planck":
         ap.error("--rows reweight: only with --problem planck (the fast likelihood is its Gaussian, widened)")
+    return args
+
+
+def header(args, p: Problem, seeds: str) -> None:
     print(f"{time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} cores; problem {args.problem} "
-          f"(d = {p.ndim}, logZ = {p.truth:.4f}); nlive {args.nlive}; {args.seeds} seeds")
+          f"(d = {p.ndim}, logZ = {p.truth:.4f}); nlive {args.nlive}; {seeds}")
     print(f"{'row (error)':28s} {'<1sig':>6s} {'<2sig':>6s} {'pull':>7s} {'sd':>6s} {'mean err':>8s} "
           f"{'spread':>8s} {'ratio':>6s}")
+
+
+def report(name: str, out: np.ndarray, truth: float) -> None:
+    """Print a row's summaries from its ``(seed, logZ, logZerr, sampler_logZerr, calls)`` rows."""
+    _, logz, err, own, calls = out.T
+    print(summary(f"{name} (flowprior)", logz, err, truth))
+    if np.isfinite(own).all():
+        print(summary(f"{name} (sampler's own)", logz, own, truth))
+    print(f"{'':28s} median calls {np.median(calls):.0f}", flush=True)
+
+
+def run_row(row: str, args, p: Problem) -> np.ndarray:
+    """``(seed, logZ, logZerr, sampler_logZerr, calls)`` for each seed of ``row``."""
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     high = json.loads(args.high_kwargs) if args.high_kwargs else None
+    run_kwargs = json.loads(args.run_kwargs) if args.run_kwargs else None
+    jobs = [(row, args.problem if args.jobs > 1 else p, seed, args.nlive, high, run_kwargs) for seed in seeds]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            out = pool.starmap(one, jobs, chunksize=1)
+    else:
+        out = [one(*job) for job in jobs]
+    return np.column_stack([np.array(seeds, dtype=float), np.array(out)])
+
+
+def main() -> None:
+    args = arguments()
+    warnings.simplefilter("ignore")
+    p = problem(args.problem)
+    if args.pooled:
+        out = np.vstack([np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2) for f in args.pooled])
+        header(args, p, f"{len(out)} seeds pooled from {len(args.pooled)} files")
+        report("pooled", out, p.truth)
+        return
+    last = args.first_seed + args.seeds - 1
+    header(args, p, f"seeds {args.first_seed} to {last}")
     for row in args.rows:
         t0 = time.perf_counter()
-        jobs = [(row, args.problem if args.jobs > 1 else p, seed, args.nlive, high) for seed in range(args.seeds)]
-        if args.jobs > 1:
-            with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-                out = np.array(pool.starmap(one, jobs, chunksize=1))
-        else:
-            out = np.array([one(*job) for job in jobs])
-        logz, err, own, calls = out.T
-        print(summary(f"{row} (flowprior)", logz, err, p.truth))
-        if np.isfinite(own).all():
-            print(summary(f"{row} (sampler's own)", logz, own, p.truth))
-        print(f"{'':28s} median calls {np.median(calls):.0f}; {time.perf_counter() - t0:.0f} s", flush=True)
+        out = run_row(row, args, p)
+        report(row, out, p.truth)
+        print(f"{'':28s} {time.perf_counter() - t0:.0f} s", flush=True)
+        if args.save:
+            os.makedirs(args.save, exist_ok=True)
+            np.savetxt(os.path.join(args.save, f"{args.problem}_{row}_{args.first_seed}-{last}.csv"), out,
+                       delimiter=",", fmt="%.10g", header="seed,logZ,logZerr,sampler_logZerr,calls", comments="")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def folded(x: np.ndarray) -> float:
     return float(-0.5 * r @ r)
 
 
-def enhanced_part(seeds: int, sampler: str, nlive: int) -> None:
+def enhanced_part(seeds: int, sampler: str, nlive: int, first: int = 0) -> None:
     d, s, shift = 4, FOLD_S, FOLD_SHIFT
     prior = fp.UniformPrior([(-1, 1)] * d)
     i0 = 2 * s * np.sqrt(2 * np.pi) * (norm.cdf((1 - shift) / s) - norm.cdf(-shift / s))
@@ -136,7 +136,7 @@ def enhanced_part(seeds: int, sampler: str, nlive: int) -> None:
     print(f"plain {sampler} nlive {nlive}: {np.mean(plain):.0f} calls (mean of seeds 0-1); logZ truth {truth:.4f}")
     print(f"{'flow':>14s} {'seed':>4s} {'calls':>7s} {'% plain':>7s} {'logZ':>8s} {'± err':>6s} {'pull':>6s}")
     for flow in ("auto", "marginalizing"):
-        for seed in range(seeds):
+        for seed in range(first, first + seeds):
             res = fp.enhanced_run(folded, prior, d, sampler=sampler, nlive=nlive, seed=seed, flow=flow)
             calls = res.ncall["total"]
             print(f"{flow:>14s} {seed:4d} {calls:7d} {100 * calls / np.mean(plain):6.1f}% {res.logZ:8.3f} "
@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4], help="table: the dimensions")
     ap.add_argument("--sampler", default="dynesty")
     ap.add_argument("--nlive", type=int, default=500)
+    ap.add_argument("--first-seed", type=int, default=0, help="enhanced: the first of its --models seeds")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     print(f"{time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} cores; flows {FLOW}")
@@ -160,7 +161,7 @@ def main() -> None:
     elif args.part == "moons":
         moons_part(args.models, args.n)
     else:
-        enhanced_part(args.models, args.sampler, args.nlive)
+        enhanced_part(args.models, args.sampler, args.nlive, args.first_seed)
 
 
 if __name__ == "__main__":

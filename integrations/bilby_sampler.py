@@ -41,7 +41,7 @@ import numpy as np
 from pandas import DataFrame
 
 import flowprior
-from flowprior.flows.defensive import DefensiveFlow
+from flowprior.flows.defensive import defended
 from flowprior.integrations import available
 
 try:
@@ -229,7 +229,7 @@ def _user_log_likelihood(run, kwargs: dict) -> np.ndarray:
     logl = run.samples["logL"].to_numpy(dtype=float)
     if run.flow is None:
         return logl
-    q = DefensiveFlow(run.flow, kwargs["defensive"]) if kwargs["defensive"] else run.flow
+    q = defended(run.flow, kwargs["defensive"])
     finite = np.isfinite(logl)
     out = np.full_like(logl, -np.inf)
     out[finite] = logl[finite] + q.log_prob(np.asarray(run.samples_u, dtype=float)[finite])

@@ -70,3 +70,15 @@ class DefensiveFlow:
         from flowprior.flows.base import make_rng
 
         return self.prior_transform(make_rng(seed).uniform(size=(int(n), self.ndim_)))
+
+
+def defended(flow, epsilon: float | None):
+    """``flow`` mixed with the uniform cube at weight ``epsilon`` (a :class:`DefensiveFlow`); ``flow`` itself
+    where ``epsilon`` is None or 0.
+
+    Example
+    -------
+    >>> defended("any flow", None)
+    'any flow'
+    """
+    return DefensiveFlow(flow, epsilon) if epsilon else flow

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowprior.flows.base import FlowDensity
-from flowprior.flows.defensive import DefensiveFlow
+from flowprior.flows.defensive import defended
 from flowprior.mpi import on_root
 from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
 from flowprior.workflows.levels import Level, accept
@@ -69,7 +69,7 @@ def stage_prior(plan: Plan, trained: FlowDensity, scale: float, masses=None, bas
     if len(trained.pieces_) > 1:
         mass = trained.weights_ if masses is None else masses
         wide = wide.reweighted(volume_weights(mass, scales, ndim))
-    prior = DefensiveFlow(wide, plan.defensive) if plan.defensive else wide
+    prior = defended(wide, plan.defensive)
     # Checked inside the repartition so that a NaN names the physical
     # parameters the user's likelihood saw, not the flow's hypercube point.
     like = RepartitionedLikelihood(CheckedLikelihood(plan.loglike), CheckedPrior(plan.prior_transform, plan.ndim),
