@@ -87,8 +87,9 @@ class SamplerAdapter(ABC):
         """The low stage's settings from the user's (default: the user's)."""
         return settings
 
-    def multimodal_low_settings(self, ndim: int, nlive_low: int, settings: StageSettings) -> StageSettings | None:
-        """Settings to redo a low stage whose posterior clusters, or None to keep it (the default)."""
+    def multimodal_low(self, ndim: int, nlive_low: int, nlive: int,
+                       settings: StageSettings) -> tuple[int, StageSettings] | None:
+        """Live points and settings to redo a low stage whose posterior clusters, or None to keep it (the default)."""
         return None
 
     def broaden(self, ndim: int, nlive_low: int, sampler_kwargs: dict | None, default: float) -> float:

@@ -417,6 +417,10 @@ class PolyChordDefaults:
         pieces or whose check tail exceeds ``long_tail`` nats: short chains
         lose and misweigh modes, and miss the spikes of ``L / q`` behind a
         flow with missing tails ("PolyChord repeats").
+    long_live : float
+        A redone low stage runs ``long_live`` times the low stage's live
+        points (at most ``nlive // 2``): few live points lose modes however
+        long the chains ("PolyChord repeats").
     high_repeats_wide, high_repeats_wide_from : float, int
         From ``high_repeats_wide_from`` dimensions the high stage repeats
         ``high_repeats_wide * ndim`` times: fewer leave its posterior means
@@ -430,6 +434,7 @@ class PolyChordDefaults:
     low_repeats: float = 0.5
     long_repeats: float = 2.0
     long_tail: float = 5.0
+    long_live: float = 2.0
     high_repeats: float = 0.5
     high_repeats_wide: float = 1.0
     high_repeats_wide_from: int = 20
@@ -487,9 +492,13 @@ class PolyChord(SamplerAdapter):
         """Fewer slice repeats than PolyChord's default: the low stage needs live points, not decorrelated chains."""
         return _with_repeats(settings, self.defaults.low_repeats, ndim) or settings
 
-    def multimodal_low_settings(self, ndim, nlive_low, settings: StageSettings) -> StageSettings | None:
-        """Longer slice chains for a low stage that clusters; None where the user set ``num_repeats``."""
-        return _with_repeats(settings, self.defaults.long_repeats, ndim)
+    def multimodal_low(self, ndim, nlive_low, nlive, settings: StageSettings) -> tuple[int, StageSettings] | None:
+        """More live points and longer slice chains for a low stage that clusters; None where the user set
+        ``num_repeats``."""
+        redo = _with_repeats(settings, self.defaults.long_repeats, ndim)
+        if redo is None:
+            return None
+        return max(nlive_low, min(int(self.defaults.long_live * nlive_low), nlive // 2)), redo
 
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:

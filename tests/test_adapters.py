@@ -88,13 +88,16 @@ def test_polychord_low_stage_settings():
     assert low(POLYCHORD, 6, {"nprior": 10}, 100, {"num_repeats": 30}) == {"nprior": 10}
 
 
-def test_a_clustered_low_stage_is_redone_with_longer_chains_by_polychord_only():
-    # At ndim // 2 repeats 40 live points lost a mixture mode on 13 of 20 seeds, at 2 ndim on 1 (RESULTS.md).
-    redo = POLYCHORD.multimodal_low_settings(4, 40, StageSettings({"nprior": 10}, None))
-    assert redo.sampler_kwargs == {"nprior": 10, "num_repeats": 8} and redo.run_kwargs is None
-    assert POLYCHORD.multimodal_low_settings(4, 40, StageSettings({"num_repeats": 2}, None)) is None
-    assert POLYCHORD.multimodal_low_settings(4, 40, StageSettings(None, {"num_repeats": 2})) is None
-    assert DYNESTY.multimodal_low_settings(4, 40, StageSettings(None, None)) is None
+def test_a_clustered_low_stage_is_redone_with_more_points_and_longer_chains_by_polychord_only():
+    # 40 live points lost a mixture mode on 13 of 20 seeds at ndim // 2 repeats, 7 of 30 at 2 ndim; 80 at 2 ndim
+    # on none of 30 (RESULTS.md).
+    n, redo = POLYCHORD.multimodal_low(4, 40, 200, StageSettings({"nprior": 10}, None))
+    assert n == 80 and redo.sampler_kwargs == {"nprior": 10, "num_repeats": 8} and redo.run_kwargs is None
+    assert POLYCHORD.multimodal_low(4, 40, 100, StageSettings(None, None))[0] == 50  # at most nlive // 2
+    assert POLYCHORD.multimodal_low(4, 60, 100, StageSettings(None, None))[0] == 60  # never fewer
+    assert POLYCHORD.multimodal_low(4, 40, 200, StageSettings({"num_repeats": 2}, None)) is None
+    assert POLYCHORD.multimodal_low(4, 40, 200, StageSettings(None, {"num_repeats": 2})) is None
+    assert DYNESTY.multimodal_low(4, 40, 200, StageSettings(None, None)) is None
 
 
 def test_dynesty_high_stage_settings():

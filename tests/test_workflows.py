@@ -286,10 +286,11 @@ def test_a_low_stage_that_clusters_is_redone_where_the_adapter_asks(monkeypatch,
     settings = dict(nlive=150, nlive_low=60, seed=4)
     once = fp.enhanced_run(bimodal, unit, 2, **settings)
     single = fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5)
-    monkeypatch.setattr(Dynesty, "multimodal_low_settings", lambda self, d, n, s: self.low_settings(d, n, s))
+    monkeypatch.setattr(Dynesty, "multimodal_low", lambda self, d, n, nlive, s: (n + 20, self.low_settings(d, n, s)))
     redone = fp.enhanced_run(bimodal, unit, 2, **settings, outdir=tmp_path / "run")
-    # Two low runs, both counted; a unimodal low stage is kept.
+    # Two low runs, both counted, the second at the adapter's live points; a unimodal low stage is kept.
     assert redone.ncall["low"] > 1.5 * once.ncall["low"]
+    assert redone.low.samples["nlive"].max() == 80 and once.low.samples["nlive"].max() == 60
     assert not np.array_equal(redone.low.samples_u, once.low.samples_u)
     assert fp.enhanced_run(loglike, prior_transform, D, nlive=100, nlive_low=40, seed=5).ncall == single.ncall
     # A resumed run reuses the redone low stage and reports its calls.

@@ -188,21 +188,23 @@ REDONE = "low_redone"
 
 
 def _redo_if_clustered(plan: Plan, n_low: int, low: Result, rng: np.random.Generator) -> Result:
-    """The low run redone with the adapter's multimodal settings where its posterior clusters, else ``low``.
+    """The low run redone with the adapter's multimodal live points and settings where its posterior clusters,
+    else ``low``.
 
-    Short chains lose modes with few live points, and a mode the low run
+    Short chains and few live points lose modes, and a mode the low run
     lost the flow never learns, so the high stage cannot find it
     (docs/design.md, "PolyChord repeats").  The redone run's ``ncall``
     counts both runs.
     """
-    redo = plan.adapter.multimodal_low_settings(plan.ndim, n_low, plan.settings)
+    redo = plan.adapter.multimodal_low(plan.ndim, n_low, plan.nlive, plan.settings)
     if redo is None:
         return low
     weights = low.samples.get_weights()
     found = on_root(plan.comm, lambda: clusters(low.samples_u, weights, plan.streams(n_low, 500)))
     if found is None:
         return low
-    again = _run(plan, n_low, rng, redo, REDONE)
+    n_redo, settings = redo
+    again = _run(plan, n_redo, rng, settings, REDONE)
     again.ncall = {**again.ncall, "total": again.ncall["total"] + low.ncall["total"]}
     return again
 
