@@ -1,5 +1,7 @@
 """Plain and enhanced nested-sampling runs (dynesty) against a closed-form evidence."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -648,3 +650,39 @@ def test_calls_in_pool_workers_are_counted_exactly(tmp_path, sample):
         enh = fp.enhanced_run(like, prior_transform, D, nlive=100, nlive_low=40, seed=5, pool=pool,
                               outdir=tmp_path / "run")
         assert enh.ncall["total"] + enh.ncall["fingerprint"] == os.path.getsize(like.path)  # 3 outdir checks
+
+
+def _ideal_run(nlive: int, seed: int):
+    """An exact nested-sampling run of ``L = N(x; 0.3, 0.05)`` under ``U(0, 1)``, with birth contours."""
+    from anesthetic import NestedSamples
+    from flowprior.result import Result
+
+    rng = np.random.default_rng(seed)
+    loglike = lambda x: -0.5 * ((x - 0.3) / 0.05) ** 2 - np.log(0.05 * np.sqrt(2 * np.pi))
+    live, births = rng.uniform(size=nlive), np.full(nlive, -np.inf)
+    dead, dead_births = [], []
+    for _ in range(12 * nlive):
+        i = np.argmin(loglike(live))
+        dead.append(live[i]), dead_births.append(births[i])
+        r = abs(live[i] - 0.3)  # the contour is the interval within r of the peak
+        live[i], births[i] = rng.uniform(max(0.0, 0.3 - r), 0.3 + r), loglike(live[i])
+    u = np.concatenate([dead, live])[:, None]
+    s = NestedSamples(data=u, logL=loglike(u[:, 0]), logL_birth=np.concatenate([dead_births, births]), columns=["x"])
+    u = s["x"].to_numpy()[:, None]  # in anesthetic's order
+    return Result(samples=s, logZ=float(s.logZ()), logZerr=0.0, ncall={"total": len(u)}, samples_u=u, sampler="any")
+
+
+def test_two_runs_with_birth_contours_merge_into_one_with_the_live_points_of_both():
+    from flowprior.workflows.merge import merged
+
+    first, second = _ideal_run(50, 0), _ideal_run(50, 1)
+    both = merged(first, second)
+    assert both.samples["nlive"].max() == 100 and both.ncall["total"] == first.ncall["total"] + second.ncall["total"]
+    assert np.array_equal(both.samples["x"].to_numpy(), both.samples_u[:, 0])
+    # The truth is log(1) (the Gaussian is well inside the box); twice the live points, about 1/sqrt(2) the error.
+    from flowprior.evidence import simulated_logz_error
+
+    assert abs(both.logZ) < 3 * both.logZerr and both.logZerr < 0.85 * simulated_logz_error(first.samples)
+    bad = dataclasses.replace(second, samples=second.samples.drop(columns="logL_birth"))
+    with pytest.raises(ValueError, match="second: expected a run with birth contours"):
+        merged(first, bad)

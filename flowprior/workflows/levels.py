@@ -23,6 +23,7 @@ from flowprior.result import Result
 from flowprior.workflows import resume, stages
 from flowprior.workflows.inputs import check_flow_choice
 from flowprior.workflows.lowcheck import LowCheck
+from flowprior.workflows.merge import has_births, merged
 from flowprior.workflows.plan import Plan
 
 
@@ -193,8 +194,9 @@ def _redo_if_clustered(plan: Plan, n_low: int, low: Result, rng: np.random.Gener
 
     Short chains and few live points lose modes, and a mode the low run
     lost the flow never learns, so the high stage cannot find it
-    (docs/design.md, "PolyChord repeats").  The redone run's ``ncall``
-    counts both runs.
+    (docs/design.md, "PolyChord repeats").  Runs with birth contours are
+    merged (:func:`~flowprior.workflows.merge.merged`), so a mode either
+    run found is kept; otherwise the second run is.  ``ncall`` counts both.
     """
     redo = plan.adapter.multimodal_low(plan.ndim, n_low, plan.nlive, plan.settings)
     if redo is None:
@@ -205,8 +207,9 @@ def _redo_if_clustered(plan: Plan, n_low: int, low: Result, rng: np.random.Gener
         return low
     n_redo, settings = redo
     again = _run(plan, n_redo, rng, settings, REDONE)
-    again.ncall = {**again.ncall, "total": again.ncall["total"] + low.ncall["total"]}
-    return again
+    both = merged(low, again) if has_births(low) and has_births(again) else again
+    both.ncall = {**again.ncall, "total": again.ncall["total"] + low.ncall["total"]}
+    return both
 
 
 def _run(plan: Plan, n_low: int, rng: np.random.Generator, settings, checkpoint: str) -> Result:
