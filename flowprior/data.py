@@ -18,6 +18,18 @@ ANESTHETIC_COLUMNS = ("logL", "logL_birth", "nlive")
 RESERVED_COLUMNS = ANESTHETIC_COLUMNS + ("weights",)
 
 
+def unlabelled(frame):
+    """``frame`` without the LaTeX-label level anesthetic puts on its columns; ``frame`` itself where it has none.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> list(unlabelled(pd.DataFrame({"a": [1.0]})).columns)
+    ['a']
+    """
+    return frame.drop_labels() if hasattr(frame, "drop_labels") else frame
+
+
 def rows_text(mask: np.ndarray, limit: int = 10) -> str:
     """The rows where ``mask`` is true, as error messages name them: ``"rows [3, 7]"`` (the first ``limit``).
 
@@ -165,7 +177,7 @@ def column_names(frame) -> list[str]:
 def named_points(theta, names, ndim: int, what: str, owner: str) -> tuple[np.ndarray, bool]:
     """Points as :func:`as_points`, NaN refused; a DataFrame's columns are matched to ``names`` first."""
     if hasattr(theta, "columns") and names is not None:
-        frame = theta.drop_labels() if hasattr(theta, "drop_labels") else theta
+        frame = unlabelled(theta)
         missing = [n for n in names if n not in frame.columns]
         if missing:
             raise ValueError(f"{what}: columns {missing} missing; the {owner}'s parameters are {names}")

@@ -37,6 +37,7 @@ import hashlib
 import numpy as np
 from scipy.special import logsumexp
 
+from flowprior.data import unlabelled
 from flowprior.numerics import simulated_log_dx
 
 #: Simulated compressions: the spread's own relative error is about ``1 / sqrt(2 (n - 1))``, 5 % at 200.
@@ -62,7 +63,7 @@ def simulated_logz_error(samples, nsim: int = NSIM, rng: np.random.Generator | N
     float
         NaN where fewer than two simulations give a finite ``logZ`` (no point with ``L > 0``).
     """
-    frame = samples.drop_labels() if hasattr(samples, "drop_labels") else samples
+    frame = unlabelled(samples)
     logl = frame["logL"].to_numpy(dtype=float)
     nlive = frame["nlive"].to_numpy(dtype=float)
     if rng is None:

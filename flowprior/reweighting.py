@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from flowprior.flows.base import make_rng
 from flowprior.proposal import Proposal
 from flowprior.workflows.inputs import check_derived, check_flow_choice
-from flowprior.data import is_real, is_whole
+from flowprior.data import ANESTHETIC_COLUMNS, is_real, is_whole, unlabelled
 from flowprior.evidence import simulated_logz_error
 from flowprior.numerics import in_unit_cube, kish_ess
 from flowprior.slow import SlowLikelihood
@@ -407,7 +407,7 @@ def _read_fast(result, prior_transform, bounds) -> _Fast:
         from flowprior.flows.spaces import parse_bounds
 
         frame = samples.drop_labels()
-        params = [c for c in frame.columns if c not in ("logL", "logL_birth", "nlive")]
+        params = [c for c in frame.columns if c not in ANESTHETIC_COLUMNS]
         lo, hi = parse_bounds(bounds, len(params))
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError("bounds: a uniform prior needs finite (lo, hi) for every parameter")
@@ -420,7 +420,7 @@ def _read_fast(result, prior_transform, bounds) -> _Fast:
         logZerr = simulated_logz_error(samples)
     else:
         raise ValueError(f"result: expected a flowprior Result or anesthetic NestedSamples, got {type(result).__name__}")
-    frame = samples.drop_labels() if hasattr(samples, "drop_labels") else samples
+    frame = unlabelled(samples)
     d = u.shape[1]
     names = list(frame.columns[:d])
     with np.errstate(divide="ignore"):  # zero weights -> -inf, never drawn

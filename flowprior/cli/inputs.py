@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowprior.data import column_names
+from flowprior.data import column_names, unlabelled
 
 
 class CLIError(Exception):
@@ -135,7 +135,7 @@ def drop_nan_logl(samples, root: str):
 
     An error if no row is left.
     """
-    frame = samples.drop_labels() if hasattr(samples, "drop_labels") else samples
+    frame = unlabelled(samples)
     if "logL" not in frame.columns:
         return samples, None
     nan = np.isnan(frame["logL"].to_numpy(dtype=float))

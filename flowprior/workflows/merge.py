@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowprior.data import RESERVED_COLUMNS
+from flowprior.data import RESERVED_COLUMNS, unlabelled
 from flowprior.evidence import logz_error
 from flowprior.result import Result
 
 
 def has_births(result: Result) -> bool:
     """Whether a run's samples record birth contours (PolyChord's do; dynesty's constant-nlive runs do not)."""
-    return "logL_birth" in _plain(result.samples).columns
+    return "logL_birth" in unlabelled(result.samples).columns
 
 
 def merged(first: Result, second: Result) -> Result:
@@ -51,10 +51,10 @@ def merged(first: Result, second: Result) -> Result:
     """
     from anesthetic import NestedSamples
 
-    frames = [_plain(r.samples) for r in (first, second)]
+    frames = [unlabelled(r.samples) for r in (first, second)]
     columns = [c for c in frames[0].columns if c not in RESERVED_COLUMNS]
-    for name, f in zip(("first", "second"), frames):
-        if "logL_birth" not in f.columns or [c for c in f.columns if c not in RESERVED_COLUMNS] != columns:
+    for name, r, f in zip(("first", "second"), (first, second), frames):
+        if not has_births(r) or [c for c in f.columns if c not in RESERVED_COLUMNS] != columns:
             raise ValueError(f"{name}: expected a run with birth contours and the columns {columns}")
     ndim = first.samples_u.shape[1]
     u_columns = [f"__u{j}" for j in range(ndim)]
@@ -68,8 +68,3 @@ def merged(first: Result, second: Result) -> Result:
     return Result(samples=samples, logZ=logz, logZerr=logz_error(samples, np.hypot(first.logZerr, second.logZerr)),
                   ncall={"total": first.ncall["total"] + second.ncall["total"]},
                   samples_u=both[u_columns].to_numpy(dtype=float), sampler=second.sampler, raw=second.raw)
-
-
-def _plain(samples):
-    """``samples`` without anesthetic's label level on its columns."""
-    return samples.drop_labels() if hasattr(samples, "drop_labels") else samples

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowprior.data import RESERVED_COLUMNS
+from flowprior.data import RESERVED_COLUMNS, unlabelled
 from flowprior.workflows import fingerprint
 from flowprior.flows.files import atomic_write
 from flowprior.result import Result
@@ -166,7 +166,7 @@ def save_result(path, result: Result, nlive: int | None = None) -> None:
     s = result.samples
     ndim = result.samples_u.shape[1]
     theta = s.iloc[:, :ndim].to_numpy(dtype=float)
-    columns = s.drop_labels().columns if hasattr(s, "drop_labels") else s.columns
+    columns = unlabelled(s).columns
     if "logL_birth" in columns:
         birth = s["logL_birth"].to_numpy(dtype=float)
     else:  # a constant-nlive run: anesthetic keeps only the nlive column
