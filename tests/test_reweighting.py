@@ -168,8 +168,9 @@ def test_pool_gives_the_same_answer_as_serial(fast):
 
     kw = dict(target_neff=150, max_calls=1200, seed=3, batch_size=100, progress=False)  # two small flow batches
     serial = fp.reweight(fast, loglike_b, **kw)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(2) as mp_pool:
+    # Spawned, not forked: a fork copies locks that the suite's other threads (tqdm's monitor, executors left by
+    # earlier tests) may hold, and a forked worker then waited forever on its task queue (the CI hang of stop 33).
+    with multiprocessing.get_context("spawn").Pool(2) as mp_pool:
         pool = _CountingPool(mp_pool)
         pooled = fp.reweight(fast, loglike_b, pool=pool, **kw)  # loglike_b is module-level: it pickles
     assert pool.maps >= 2 and pool.points == pooled.ncall  # the fast run's draws and at least one flow batch
