@@ -428,6 +428,12 @@ class PolyChordDefaults:
     high_precision : float
         ``precision_criterion`` of the high stage (PolyChord's default 0.001;
         "High-stage stopping rules").
+    high_prior : float
+        The high stage draws ``high_prior * nlive`` points from its prior
+        (PolyChord's ``nprior``) before it compresses: behind a flow close to
+        the posterior these are independent posterior-like draws at one call
+        each, where slice chains cost ``num_repeats`` and leave correlated
+        points ("High-stage prior draws").
     """
 
     nlive_low: int = 100
@@ -439,6 +445,7 @@ class PolyChordDefaults:
     high_repeats_wide: float = 1.0
     high_repeats_wide_from: int = 20
     high_precision: float = 0.1
+    high_prior: float = 20.0
 
 
 def repeats(fraction: float, ndim: int) -> int:
@@ -502,12 +509,15 @@ class PolyChord(SamplerAdapter):
 
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:
-        """Few slice repeats in the flow-whitened cube and an earlier stop; the user's settings win."""
+        """Few slice repeats in the flow-whitened cube, many independent draws from the flow before
+        compressing, and an earlier stop; the user's settings win."""
         high = dict(high_sampler_kwargs or {})
         sk = {**(settings.sampler_kwargs or {}), **high}
+        user = settings.run_kwargs or {}
         if "num_repeats" not in high:
             sk["num_repeats"] = repeats(self._high_repeats(ndim, start), ndim)
-        user = settings.run_kwargs or {}
+        if "nprior" not in sk and "nprior" not in user:
+            sk["nprior"] = int(self.defaults.high_prior * nlive)
         rk = {k: v for k, v in user.items() if k not in sk}
         if "precision_criterion" not in user and "precision_criterion" not in sk:
             rk["precision_criterion"] = self.defaults.high_precision

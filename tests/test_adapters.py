@@ -129,19 +129,31 @@ def test_dynesty_high_stage_settings():
 
 def test_polychord_high_stage_settings():
     assert "first_update" not in high(POLYCHORD, 6, start=HighStart(0.0, 1, None)).sampler_kwargs
-    assert high(POLYCHORD, 6).sampler_kwargs == {"num_repeats": 3}
-    assert high(POLYCHORD, 6, hk={"num_repeats": 9}).sampler_kwargs == {"num_repeats": 9}
+    assert high(POLYCHORD, 6).sampler_kwargs == {"num_repeats": 3, "nprior": 10000}
+    assert high(POLYCHORD, 6, hk={"num_repeats": 9}).sampler_kwargs["num_repeats"] == 9
     # From 20 dimensions, ndim repeats (ndim // 2 left its posterior means 0.11-0.15 widths off at d = 24-30).
-    assert high(POLYCHORD, 19).sampler_kwargs == {"num_repeats": 9}
-    assert high(POLYCHORD, 24).sampler_kwargs == {"num_repeats": 24}
-    assert high(POLYCHORD, 24, hk={"num_repeats": 5}).sampler_kwargs == {"num_repeats": 5}
+    assert high(POLYCHORD, 19).sampler_kwargs["num_repeats"] == 9
+    assert high(POLYCHORD, 24).sampler_kwargs["num_repeats"] == 24
+    assert high(POLYCHORD, 24, hk={"num_repeats": 5}).sampler_kwargs["num_repeats"] == 5
     # Behind a flow of several pieces or with missing tails, 2 ndim (ndim // 2 misweighed the mixture's
     # modes, and left a Planck-like seed with a check tail of 16 nats 4.3 sigma off).
-    assert high(POLYCHORD, 4, start=HighStart(0.0, 3, None)).sampler_kwargs == {"num_repeats": 8}
-    assert high(POLYCHORD, 6, start=HighStart(16.0, 1, None)).sampler_kwargs == {"num_repeats": 12}
-    assert high(POLYCHORD, 6, start=HighStart(4.0, 1, None)).sampler_kwargs == {"num_repeats": 3}
-    assert high(POLYCHORD, 4, hk={"num_repeats": 2}, start=HighStart(0.0, 3, None)).sampler_kwargs == {
-        "num_repeats": 2}
+    assert high(POLYCHORD, 4, start=HighStart(0.0, 3, None)).sampler_kwargs["num_repeats"] == 8
+    assert high(POLYCHORD, 6, start=HighStart(16.0, 1, None)).sampler_kwargs["num_repeats"] == 12
+    assert high(POLYCHORD, 6, start=HighStart(4.0, 1, None)).sampler_kwargs["num_repeats"] == 3
+    assert high(POLYCHORD, 4, hk={"num_repeats": 2}, start=HighStart(0.0, 3, None)).sampler_kwargs["num_repeats"] == 2
+
+
+def test_polychord_high_stage_draws_its_prior_first():
+    # high_prior * nlive independent draws of the flow before compressing (ndim repeats left posterior means
+    # 0.15 widths off at d = 27, where these draws brought them to 0.07 for fewer calls; RESULTS.md).
+    assert PolyChordDefaults().high_prior * 500 == high(POLYCHORD, 27).sampler_kwargs["nprior"] == 10000
+    # The user's nprior wins, wherever it is set, and is not set twice.
+    assert high(POLYCHORD, 6, hk={"nprior": 700}).sampler_kwargs["nprior"] == 700
+    assert high(POLYCHORD, 6, sk={"nprior": 800}).sampler_kwargs["nprior"] == 800
+    stage = high(POLYCHORD, 6, rk={"nprior": 900})
+    assert "nprior" not in stage.sampler_kwargs and stage.run_kwargs["nprior"] == 900
+    # The low stage keeps PolyChord's own nprior: its prior is the user's, far wider than the posterior.
+    assert "nprior" not in low(POLYCHORD, 6, None, 100)
 
 
 def test_base_width_after_small_uniform_low_stages():

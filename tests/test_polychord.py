@@ -47,6 +47,17 @@ def test_plain_run_matches_analytic_evidence(plain):
     assert res.samples.logZ() == pytest.approx(res.logZ, abs=3 * res.logZerr)
 
 
+def test_prior_draws_before_compressing_keep_the_evidence():
+    # nprior > nlive: the extra prior draws die first with logzero births; PolyChord's evidence and
+    # anesthetic's from the birth contours both count them (the enhanced run's high stage relies on it).
+    res = fp.run(loglike, prior_transform, D, sampler="polychord", nlive=100, seed=2, names=NAMES,
+                 sampler_kwargs={"nprior": 1000})
+    assert abs(res.logZ - TRUTH) < 3 * res.logZerr
+    assert res.samples.logZ() == pytest.approx(res.logZ, abs=res.logZerr)
+    assert len(res.samples) >= 1000 and res.ncall["total"] >= 1000
+    assert res.samples.nlive.iloc[0] >= 1000 and res.samples.nlive.iloc[-1] <= 100
+
+
 def test_samples_are_physical_named_and_match_the_hypercube(plain):
     res = plain
     theta = res.samples[NAMES].to_numpy()
@@ -150,6 +161,7 @@ def test_enhanced_run_matches_analytic_evidence():
                           names=NAMES)
     assert abs(res.logZ - TRUTH) < 3 * res.logZerr
     assert res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
+    assert res.ncall["high"] >= 2000  # the high stage's high_prior * nlive draws of the flow
     theta = res.samples[NAMES].to_numpy()
     np.testing.assert_allclose(theta, prior_transform(res.samples_u), rtol=1e-10, atol=1e-10)
 
