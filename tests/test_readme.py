@@ -43,6 +43,7 @@ DESIGN_HEADINGS = [
     "Rebasing a widened flow",
     "Early bounds in the high stage",
     "High-stage stopping rules",
+    "High-stage prior draws",
     "Live points from the check's draws",
     "Piece masses from the check",
     "Defensive mixture",
