@@ -3,8 +3,8 @@
 A plain run only needs :meth:`SamplerAdapter.run`.  The enhanced run
 (:func:`flowprior.enhanced_run`) also asks the adapter how to run each of its
 stages on this sampler: the low stage's live points and settings, the base
-width of its flows, the high stage's settings and stopping rule, whether the
-high stage starts from the check's draws, and the MPI communicator.  The
+width of its flows, the high stage's settings and stopping rule, and the MPI
+communicator.  The
 orchestrator holds no sampler names; a new sampler is one new module in
 ``flowprior.integrations`` that defines ``ADAPTER``, an instance of a
 :class:`SamplerAdapter` subclass, with its defaults in one frozen dataclass.
@@ -51,9 +51,6 @@ class SamplerAdapter(ABC):
     #: Whether the enhanced run widens a flow that passes its check but shows
     #: a tail (``LowCheck.tail`` above ``EnhancedDefaults.widen_tail``).
     widens_passing_tails: bool = False
-    #: Whether the high stage takes the check's draws as its initial live
-    #: points (then a change of the prior after the check redraws them).
-    starts_from_draws: bool = False
 
     def check_settings(self, ndim: int, sampler_kwargs: dict | None, run_kwargs: dict | None) -> None:
         """Refuse, before anything runs, settings that :meth:`run` would refuse (default: accept all)."""
@@ -72,7 +69,7 @@ class SamplerAdapter(ABC):
         return None
 
     def nlive_low(self, ndim: int, sampler_kwargs: dict | None) -> int:
-        """The low stage's live points before the enhanced run caps them at ``nlive // 5``."""
+        """The low stage's live points before the enhanced run caps them at ``nlive // 4``."""
         return max(self.defaults.nlive_low, ndim + 1) if self.mcmc(ndim, sampler_kwargs) else self.defaults.nlive_low
 
     def mcmc(self, ndim: int, sampler_kwargs: dict | None) -> bool:
@@ -113,10 +110,7 @@ class HighStart:
         None where the check was skipped.
     pieces : int
         The flow's number of pieces.
-    draws : dict or None
-        The check's draws of the high stage's cube (``v``, ``u``, ``logl``).
     """
 
     tail: float | None
     pieces: int
-    draws: dict | None

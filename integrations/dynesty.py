@@ -343,7 +343,6 @@ class Dynesty(SamplerAdapter):
 
     name = "dynesty"
     widens_passing_tails = True
-    starts_from_draws = True
 
     def __init__(self, defaults: DynestyDefaults = DynestyDefaults()):
         self.defaults = defaults
@@ -400,8 +399,11 @@ class Dynesty(SamplerAdapter):
 
     def high_settings(self, ndim, nlive, settings: StageSettings, high_sampler_kwargs,
                       start: HighStart) -> StageSettings:
-        """Uniform draws (a random walk from ``high_rwalk_from`` dimensions) in the flow-whitened cube, from the check's draws.
+        """Uniform draws (a random walk from ``high_rwalk_from`` dimensions) in the flow-whitened cube.
 
+        dynesty draws its own first live points: the check's draws decided
+        whether the flow was accepted, and as live points they bias the
+        evidence (docs/design.md, "The high stage's own live points").
         Anything in ``high_sampler_kwargs`` (or ``dlogz`` in ``run_kwargs``) wins.
         """
         high = dict(high_sampler_kwargs or {})
@@ -416,8 +418,6 @@ class Dynesty(SamplerAdapter):
                     out["bootstrap"] = 0
                 if self.tame(start):
                     out.setdefault("first_update", dict(self.defaults.high_first_update))
-        if start.draws is not None and "live_points" not in out:
-            out["live_points"] = live_points(start.draws, nlive)
         user = settings.run_kwargs or {}
         rk = {**user, "dlogz": self.defaults.high_dlogz} if "dlogz" not in user else settings.run_kwargs
         return StageSettings(out, rk)
@@ -425,16 +425,6 @@ class Dynesty(SamplerAdapter):
     def tame(self, start: HighStart) -> bool:
         """Whether the high stage may bound early: one piece, and a check tail of at most ``tame_tail``."""
         return start.tail is not None and start.tail <= self.defaults.tame_tail and start.pieces == 1
-
-
-def live_points(draws: dict, nlive: int) -> list:
-    """dynesty's ``live_points``: the check's first ``nlive`` draws, with their likelihoods already evaluated.
-
-    Copies, because dynesty overwrites ``-inf`` log-likelihoods in place.  Their derived parameters, where
-    the likelihood has them, are dynesty's blobs.
-    """
-    points = [draws["v"][:nlive].copy(), draws["u"][:nlive].copy(), draws["logl"][:nlive].copy()]
-    return points + ([list(draws["derived"][:nlive])] if "derived" in draws else [])
 
 
 ADAPTER = Dynesty()

@@ -6,14 +6,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from scipy.special import logsumexp
-from scipy.stats import kstest
 
 import flowprior as fp
 from conftest import QUICK
 from flowprior import load
 from flowprior.workflows.lowcheck import ess_fraction, perfect_ess_fraction
 from flowprior.workflows.mixing import (MASS_FLOOR, MAX_PIECE_FACTOR, check_masses, log_peak, perfect_ess, piece_scales,
-                              redraw, volume_weights)
+                              volume_weights)
 
 
 def test_pieces_record_their_effective_sample_size(piecewise, blobs, maf):
@@ -129,49 +128,6 @@ def test_check_masses_from_slabs():
     assert check_masses({"v": v, "logl": np.full(4, -np.inf)}, flow, np.array([0.5, 0.5])) is None
 
 
-class CountingLike:
-    """log L - log q under ``flow`` with a Gaussian log L; counts calls."""
-
-    def __init__(self, flow):
-        self.flow, self.calls = flow, 0
-
-    def __call__(self, u):
-        self.calls += 1
-        return float(-0.5 * np.sum((np.asarray(u) - 0.5) ** 2) - self.flow.log_prob(u))
-
-
-@pytest.fixture(scope="module")
-def cube_pieces(blobs):
-    """Two pieces on the unit cube, as an enhanced run's (the blobs squeezed into it)."""
-    x, w = blobs
-    return fp.PiecewiseFlow(seed=0, k_max=4, split=1, **QUICK).fit((x + 6) / 12, weights=w, bounds=[(0, 1)] * 2)
-
-
-def test_redraw_gives_draws_of_the_new_prior(cube_pieces):
-    rng = np.random.default_rng(5)
-    old = cube_pieces
-    new = old.reweighted([0.2, 0.8])
-    like_old, like_new = CountingLike(old), CountingLike(new)
-    n = 2000
-    v = rng.uniform(size=(n, 2))
-    u = old.prior_transform(v)
-    draws = {"v": v, "u": u, "logl": np.array([like_old(row) for row in u])}
-    out, calls = redraw(draws, old, new, like_new, np.random.default_rng(6))
-    assert len(out["v"]) == n and calls == like_new.calls
-    # About (0.8 - w_old1) n of piece 1's draws are fresh: the rest are moved, not recomputed.
-    deficit = (0.8 - old.weights_[1]) * n
-    assert abs(calls - deficit) < 5 * np.sqrt(n * 0.8 * 0.2) + 1
-    assert np.allclose(new.prior_transform(out["v"]), out["u"])
-    expected = np.array([-0.5 * np.sum((row - 0.5) ** 2) for row in out["u"]]) - new.log_prob(out["u"])
-    assert np.allclose(out["logl"], expected)
-    # The pieces appear in the new proportions (binomial error).
-    share = np.mean(out["v"][:, 0] >= new.weights_[0])
-    assert abs(share - 0.8) < 4 * np.sqrt(0.16 / n)
-    # Each piece's first coordinate stays uniform within its new slab.
-    t = (out["v"][:, 0][out["v"][:, 0] >= 0.2] - 0.2) / 0.8
-    assert abs(np.mean(t) - 0.5) < 4 * np.sqrt(1 / 12 / len(t))
-
-
 @pytest.fixture(scope="module")
 def cube_bijective(blobs):
     """The same two pieces with the bijective (Rosenblatt) transform."""
@@ -192,24 +148,3 @@ def test_check_masses_of_a_bijective_flow_share_draws_by_responsibility(cube_bij
     r = flow.responsibilities(u)[:, 1]
     se = np.sqrt(np.sum(w**2 * (r - m[1]) ** 2)) / w.sum()  # delta-method error of a ratio estimate
     assert abs(m[1] - 0.8) < 4 * se + 1e-3  # 1e-3: the pieces' overlap, which shares a draw between them
-
-
-def test_redraw_of_a_bijective_flow_gives_draws_of_the_new_prior(cube_bijective):
-    old = cube_bijective
-    new = old.reweighted([0.2, 0.8])
-    like_old, like_new = CountingLike(old), CountingLike(new)
-    n = 2000
-    u = old.prior_transform(np.random.default_rng(5).uniform(size=(n, 2)))
-    draws = {"v": old.inverse_transform(u), "u": u, "logl": np.array([like_old(row) for row in u])}
-    out, calls = redraw(draws, old, new, like_new, np.random.default_rng(6))
-    assert len(out["v"]) == n and calls == like_new.calls
-    deficit = (0.8 - old.weights_[1]) * n
-    assert abs(calls - deficit) < 5 * np.sqrt(n * 0.8 * 0.2) + 1
-    assert np.allclose(new.prior_transform(out["v"]), out["u"], rtol=0, atol=1e-9)
-    expected = np.array([-0.5 * np.sum((row - 0.5) ** 2) for row in out["u"]]) - new.log_prob(out["u"])
-    assert np.allclose(out["logl"], expected)
-    # Draws of the new prior fill its cube uniformly: the pieces in the new proportions, each coordinate flat.
-    share = new.responsibilities(out["u"])[:, 1].mean()
-    assert abs(share - 0.8) < 4 * np.sqrt(0.16 / n)
-    for j in range(2):
-        assert kstest(out["v"][:, j], "uniform").statistic < 1.95 / np.sqrt(n)

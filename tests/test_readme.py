@@ -44,7 +44,7 @@ DESIGN_HEADINGS = [
     "Early bounds in the high stage",
     "High-stage stopping rules",
     "High-stage prior draws",
-    "Live points from the check's draws",
+    "The high stage's own live points",
     "Piece masses from the check",
     "Defensive mixture",
     "Fault handling",

@@ -8,7 +8,7 @@ The pipeline reads like the method:
 2. **Low stage, grown while the check fails** (:mod:`~flowprior.workflows.levels`):
    a run with few live points and a flow trained on its posterior; a flow
    that fails its check is retrained on a low stage with four times the
-   live points, up to ``nlive // 5``.
+   live points, up to ``nlive // 4``.
 3. **Check and widen** (:mod:`~flowprior.workflows.widening`): the high
    stage's likelihood at uniform draws of the flow's cube scores the flow;
    a base that is too narrow is widened.
@@ -62,7 +62,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         columns of ``samples`` (and are saved in ``outdir`` with its result).
     nlive_low : int, optional
         The low stage's live points; default: the sampler's (its adapter's
-        ``nlive_low``), at most ``nlive // 5``.
+        ``nlive_low``), at most ``nlive // 4``.
     flow : "auto", "maf", "nsf", "piecewise", "marginalizing" or a flowprior flow
         "auto" trains a piecewise flow when the low run's samples cluster.
         "marginalizing" (or a :class:`~flowprior.MarginalizingFlow`, for its
@@ -124,11 +124,11 @@ def _run(args: dict) -> Result:
     with outdir_lock(plan.comm, plan.outdir):
         calls = check_outdir(plan)
         levels, n_low = recorded_levels(plan)
-        level, sp, draws, verified = _grow(plan, levels, n_low)
+        level, sp, verified = _grow(plan, levels, n_low)
         if plan.grow_below is not None:
             warn_if_poor_flow(plan, levels[-1], sp.scale)
             warn_if_tailed(levels[-1], DEFAULTS.warn_tail)
-        high = high_stage(plan, level, sp, levels[-1] if plan.grow_below is not None else None, draws)
+        high = high_stage(plan, level, sp, levels[-1] if plan.grow_below is not None else None)
         calls += verified + high.ncall.get("fingerprint", 0)
         return _result(plan, levels, level, sp, high, calls)
 
@@ -139,7 +139,8 @@ def _plan(a: dict) -> Plan:
     names, seed, adapter = check_inputs(ndim, nlive, a["names"], a["seed"], a["sampler"])
     loglike = check_derived(a["loglike"], a["derived_names"], names)
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
-                                  lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk))
+                                  lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk),
+                                  share=DEFAULTS.low_share)
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
     check_flow_choice(a["flow"], a["transform"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])
@@ -153,7 +154,7 @@ def _plan(a: dict) -> Plan:
 
 
 def _grow(plan: Plan, levels: list, n_low: int):
-    """Low levels from ``n_low`` on until one is accepted; returns it, its prior, its draws and checking calls.
+    """Low levels from ``n_low`` on until one is accepted; returns it, its prior and the checking calls.
 
     ``levels`` (the records) is updated in place and saved to ``outdir``.
     A level checked before keeps the width and masses its check settled on.
@@ -172,7 +173,7 @@ def _grow(plan: Plan, levels: list, n_low: int):
         sp = stage_prior(plan, level.trained, scale, *((None, None) if draws is None else
                                                         (levels[-1].masses, levels[-1].base)))
         if plan.grow_below is None:
-            return level, sp, None, verified
+            return level, sp, verified
         nxt = next_level(n_low, plan.nlive)
         if draws is None:  # a new level, a redone low run, or lost draws: check (again)
             checked = check_level(plan, level, sp, nxt)
@@ -182,7 +183,7 @@ def _grow(plan: Plan, levels: list, n_low: int):
             levels.append(checked.record)
             _save_level(plan, levels, n_low, draws)
         if accept(levels[-1], plan.grow_below, nxt):
-            return level, sp, draws, verified
+            return level, sp, verified
         n_low = nxt
         forget(plan, ("low", "flow", "draws", "high"), ("low", REDONE, "high"))
 

@@ -14,12 +14,12 @@ from flowprior.result import Result
 from flowprior.workflows import stages
 from flowprior.workflows.levels import Level
 from flowprior.workflows.lowcheck import LowCheck
-from flowprior.workflows.plan import Plan
+from flowprior.workflows.plan import DEFAULTS, Plan
 from flowprior.workflows.repartition import physical
 from flowprior.workflows.widening import StagePrior
 
 
-def high_stage(plan: Plan, level: Level, sp: StagePrior, check: LowCheck | None, draws: dict | None) -> Result:
+def high_stage(plan: Plan, level: Level, sp: StagePrior, check: LowCheck | None) -> Result:
     """The high-resolution run behind ``sp`` (loaded from ``outdir`` where finished), in physical parameters.
 
     Its settings come from the adapter (:meth:`~flowprior.integrations.base.SamplerAdapter.high_settings`):
@@ -29,7 +29,7 @@ def high_stage(plan: Plan, level: Level, sp: StagePrior, check: LowCheck | None,
     paths = plan.paths
     if paths and on_root(plan.comm, paths["high"].exists):
         return on_root(plan.comm, lambda: stages.load_result(paths["high"], plan.adapter.name, plan.names))
-    start = HighStart(tail=None if check is None else check.tail, pieces=len(level.trained.pieces_), draws=draws)
+    start = HighStart(tail=None if check is None else check.tail, pieces=len(level.trained.pieces_))
     settings = plan.adapter.high_settings(plan.ndim, plan.nlive, plan.settings, plan.high_sampler_kwargs, start)
     run_v = plan.adapter.run(sp.like, sp.prior, plan.ndim, nlive=plan.nlive, seed=plan.streams.high,
                              **plan.stage_kwargs(settings), **plan.checkpoint("high"))
@@ -112,7 +112,7 @@ def warn_if_poor_flow(plan: Plan, check: LowCheck, scale: float) -> None:
         f"{scale:g}) is a poor importance "
         f"sampler of the posterior (effective sample size {check.ess_fraction:.1%} of its draws, "
         f"{check.score:.2f} of a perfect flow's, below grow_below={plan.grow_below}) and nlive_low cannot "
-        f"grow further (limit nlive // 5 = {plan.nlive // 5}); "
+        f"grow further (limit nlive // {DEFAULTS.low_share} = {plan.nlive // DEFAULTS.low_share}); "
         "the high-resolution stage may need many calls: pass a larger nlive",
         stacklevel=3,
     )

@@ -50,18 +50,19 @@ def check_derived(loglike, derived_names, names):
     return loglike
 
 
-def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mcmc: bool = False) -> int:
-    """The low stage's live points: the user's, checked, else ``default()`` capped at ``nlive // 5``.
+def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mcmc: bool = False,
+                      share: int = 4) -> int:
+    """The low stage's live points: the user's, checked, else ``default()`` capped at ``nlive // share``.
 
     ``fewest`` is the smallest number a flow can be trained from; a low
     stage that moves points by ``mcmc`` steps needs more than ``ndim``.
     """
     given = nlive_low
     if nlive_low is None:
-        if nlive // 5 < fewest:
-            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // 5 live points, at least "
-                             f"{fewest}: expected nlive >= {5 * fewest}, got {nlive!r} (or pass nlive_low)")
-        nlive_low = min(default(), nlive // 5)
+        if nlive // share < fewest:
+            raise ValueError(f"nlive: the enhanced run's low stage runs nlive // {share} live points, at least "
+                             f"{fewest}: expected nlive >= {share * fewest}, got {nlive!r} (or pass nlive_low)")
+        nlive_low = min(default(), nlive // share)
     check_common(ndim, nlive_low)
     if nlive_low < fewest:
         raise ValueError(f"nlive_low: expected at least {fewest} live points (fewer leave too few "
@@ -69,7 +70,7 @@ def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mc
     if mcmc and nlive_low < ndim + 1:
         raise ValueError(f"nlive_low: the low stage samples by MCMC steps scaled from the live points' spread, "
                          f"which needs more live points than dimensions: expected at least ndim + 1 = {ndim + 1}, "
-                         f"got {nlive_low}" + (" (nlive // 5; pass a larger nlive)" if given is None else ""))
+                         f"got {nlive_low}" + (f" (nlive // {share}; pass a larger nlive)" if given is None else ""))
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     return int(nlive_low)

@@ -2,7 +2,7 @@
 
 A level is one ``nlive_low``.  When a level's flow fails its check
 (:mod:`flowprior.workflows.widening`) the low stage is redone with four times
-the live points, up to ``nlive // 5``: more live points give the flow more
+the live points, up to ``nlive // 4``: more live points give the flow more
 and better samples, and a level that passes costs far less in the high
 stage than it costs here (docs/design.md, "Growing the low stage").  With
 ``outdir`` the levels already checked are replayed from their records.
@@ -24,11 +24,11 @@ from flowprior.workflows import resume, stages
 from flowprior.workflows.inputs import check_flow_choice
 from flowprior.workflows.lowcheck import LowCheck
 from flowprior.workflows.merge import has_births, merged
-from flowprior.workflows.plan import Plan
+from flowprior.workflows.plan import DEFAULTS, Plan
 
 
 def next_level(n_low: int, nlive: int) -> int | None:
-    """The next low-resolution nlive (4 times more, at most ``nlive // 5``), or None at the limit.
+    """The next low-resolution nlive (4 times more, at most ``nlive // DEFAULTS.low_share``), or None at the limit.
 
     A level less than twice as large is not worth a new low run (it costs
     as much again for a flow hardly better): the base is widened instead.
@@ -38,7 +38,7 @@ def next_level(n_low: int, nlive: int) -> int | None:
     >>> next_level(25, 500), next_level(96, 500), next_level(100, 500)
     (100, None, None)
     """
-    nxt = min(4 * n_low, nlive // 5)
+    nxt = min(4 * n_low, nlive // DEFAULTS.low_share)
     return nxt if nxt >= 2 * n_low else None
 
 

@@ -16,17 +16,14 @@ must compress into.  Three things remove them:
   other slabs: a perfect piece widened by ``s`` peaks at ``s^d`` times its
   mean ratio, and these weights give every slab the same peak;
 - :func:`check_masses`: after the check, the masses are re-estimated from
-  its importance weights (one population Monte Carlo step), and
-  :func:`redraw` turns the check's draws into draws of the re-weighted
-  prior for dynesty's live points.
+  its importance weights (one population Monte Carlo step).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from flowprior.flows.base import slab_left, slab_of
-from flowprior.workflows.checked import evaluate_in_cube
+from flowprior.flows.base import slab_of
 from flowprior.workflows.lowcheck import perfect_ess_fraction
 
 #: A piece is widened at most this many times the run's base scale: the widening ladder's widest
@@ -118,78 +115,3 @@ def check_masses(draws: dict, flow, floor: np.ndarray) -> np.ndarray | None:
     m = w @ memberships(draws, flow) / w.sum()
     m = np.maximum(m, MASS_FLOOR * np.asarray(floor, dtype=float))
     return m / m.sum()
-
-
-def redraw(draws: dict, old, new, like, rng: np.random.Generator, pool=None) -> tuple[dict, int]:
-    """Draws of ``new``'s cube made from draws of ``old``'s (the same pieces, other weights).
-
-    A draw is given a piece (its slab's; for a bijective flow, one drawn
-    from its responsibilities, so that it is a draw of that piece), keeps
-    its ``u`` and moves to where ``new`` maps it from its piece: the same
-    place in ``k``'s new slab, or ``new.inverse_transform(u)``; its
-    log-likelihood changes by ``log q_old(u) - log q_new(u)``.
-    Piece counts are drawn from the new weights, and pieces with too few
-    old draws get fresh ones (each a likelihood call), so the result is as
-    many independent draws of ``new`` as ``draws`` held.
-
-    Returns the new draws and the likelihood calls made.
-    """
-    v, u, logl = (np.asarray(draws[key], dtype=float) for key in ("v", "u", "logl"))
-    n, ndim = v.shape
-    derived = np.asarray(draws.get("derived", np.empty((n, 0))), dtype=float)
-    piece = _pieces(memberships(draws, old), old.bijective, rng)
-    counts = rng.multinomial(n, np.asarray(new.weights_))
-    out_v, out_u, out_l, out_d, fresh_v = [], [], [], [], []
-    for k, c in enumerate(counts):
-        mine = np.flatnonzero(piece == k)[:c]
-        out_v.append(_moved(v[mine], u[mine], k, old, new))
-        out_u.append(u[mine])
-        out_d.append(derived[mine])
-        lk = logl[mine].copy()
-        ok = np.isfinite(lk)
-        if ok.any():
-            lk[ok] += old.log_prob(u[mine][ok]) - new.log_prob(u[mine][ok])
-        out_l.append(lk)
-        if c > len(mine):
-            fresh_v.append(_fresh(new, k, c - len(mine), ndim, rng))
-    calls = 0
-    if fresh_v:
-        vf = np.concatenate(fresh_v)
-        uf = np.asarray(new(vf), dtype=float)
-        lf, df, calls = evaluate_in_cube(like, uf, pool)
-        out_v.append(vf)
-        out_u.append(uf)
-        out_l.append(lf)
-        out_d.append(df)
-    order = rng.permutation(n)
-    moved = {"v": out_v, "u": out_u, "logl": out_l, **({"derived": out_d} if "derived" in draws else {})}
-    return {key: np.concatenate(parts)[order] for key, parts in moved.items()}, calls
-
-
-def _pieces(share: np.ndarray, draw: bool, rng: np.random.Generator) -> np.ndarray:
-    """Each draw's piece: its one-hot row's, or (``draw``) one drawn from its responsibilities."""
-    if not draw:
-        return np.argmax(share, axis=1)
-    picked = (rng.uniform(size=(len(share), 1)) > np.cumsum(share, axis=1)).sum(axis=1)
-    return np.minimum(picked, share.shape[1] - 1)
-
-
-def _moved(v: np.ndarray, u: np.ndarray, k: int, old, new) -> np.ndarray:
-    """The cube points of ``new`` that map to ``u``, draws of piece ``k`` at ``v`` in ``old``'s cube."""
-    if new.bijective:
-        return new.inverse_transform(u) if len(u) else v.copy()
-    left_old, left_new = slab_left(np.cumsum(old.weights_)), slab_left(np.cumsum(new.weights_))
-    out = v.copy()
-    out[:, 0] = left_new[k] + new.weights_[k] * np.clip((v[:, 0] - left_old[k]) / old.weights_[k], 0.0, 1.0)
-    return out
-
-
-def _fresh(new, k: int, m: int, ndim: int, rng: np.random.Generator) -> np.ndarray:
-    """``m`` cube points of ``new`` whose images are independent draws of its piece ``k``."""
-    if new.bijective:
-        alone = np.zeros(len(new.weights_))
-        alone[k] = 1.0
-        return new.inverse_transform(new.reweighted(alone).sample(m, seed=rng))
-    v = rng.uniform(size=(m, ndim))
-    v[:, 0] = slab_left(np.cumsum(new.weights_))[k] + new.weights_[k] * v[:, 0]
-    return v

@@ -4,8 +4,8 @@
 ``problem.json`` (the user's functions at a few points, see
 :mod:`flowprior.workflows.fingerprint`), ``low.npz`` (the low-resolution result), ``flow.flow`` (the trained flow),
 ``checks.json`` (each low-resolution level's check, see
-:mod:`flowprior.workflows.lowcheck`), ``check.npz`` (the last check's draws, which
-dynesty's high stage starts from) and ``high.npz`` (the high-resolution
+:mod:`flowprior.workflows.lowcheck`), ``check.npz`` (the last check's draws: a
+rerun that finds them does not check that level again) and ``high.npz`` (the high-resolution
 result).  A rerun loads every finished stage and redoes nothing; a mismatched ``config.json``, or a
 likelihood or prior transform that now gives other values, is an error, never a silent
 reuse.  These files are plain data (no pickle), each written to a fresh temporary name

@@ -25,7 +25,7 @@ from flowprior.mpi import on_root
 from flowprior.workflows.checked import CheckedLikelihood, CheckedPrior
 from flowprior.workflows.levels import Level, accept
 from flowprior.workflows.lowcheck import LowCheck, check_flow, check_log_z, low_tail, tail_excess
-from flowprior.workflows.mixing import check_masses, log_peak, perfect_ess, piece_scales, redraw, volume_weights
+from flowprior.workflows.mixing import check_masses, log_peak, perfect_ess, piece_scales, volume_weights
 from flowprior.workflows.plan import DEFAULTS, Plan
 from flowprior.workflows.rebase import draws_needed, latent_gaussian, rebase_gain
 from flowprior.workflows.repartition import RepartitionedLikelihood
@@ -101,7 +101,7 @@ def check_level(plan: Plan, level: Level, sp: StagePrior, nxt: int | None) -> Ch
     if sp.scale > base_scale and len(level.trained.pieces_) == 1 and accept(record, plan.grow_below, nxt):
         sp, draws = _rebase(plan, level, sp, base_scale, record, draws)
     if len(level.trained.pieces_) > 1 and not plan.defensive and accept(record, plan.grow_below, nxt):
-        sp, draws = _reweigh_pieces(plan, level, sp, record, draws)
+        sp = _reweigh_pieces(plan, level, sp, record, draws)
     return Checked(record, sp, draws)
 
 
@@ -229,19 +229,10 @@ def _fit_draws(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws
     return u, logl
 
 
-def _reweigh_pieces(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws: dict):
-    """Pieces weighted by the masses the check's weights show, better than the low run's.
-
-    A high stage that starts from the check's draws gets them redrawn under the new prior.
-    """
+def _reweigh_pieces(plan: Plan, level: Level, sp: StagePrior, record: LowCheck, draws: dict) -> StagePrior:
+    """Pieces weighted by the masses the check's weights show, better than the low run's."""
     masses = check_masses(draws, sp.wide, level.trained.weights_)
     if masses is None:
-        return sp, draws
-    old = sp.prior
-    sp = stage_prior(plan, level.trained, sp.scale, masses)
+        return sp
     record.masses = masses.tolist()
-    if plan.adapter.starts_from_draws:
-        draws, calls = on_root(plan.comm, lambda: redraw(draws, old, sp.prior, sp.like,
-                                                         plan.streams(level.n_low, 1000), plan.pool))
-        record.check_calls += calls
-    return sp, draws
+    return stage_prior(plan, level.trained, sp.scale, masses)
