@@ -69,8 +69,12 @@ class SamplerAdapter(ABC):
         return None
 
     def nlive_low(self, ndim: int, sampler_kwargs: dict | None) -> int:
-        """The low stage's live points before the enhanced run caps them at ``nlive // 4``."""
+        """The low stage's live points before the enhanced run caps them (:meth:`low_cap`)."""
         return max(self.defaults.nlive_low, ndim + 1) if self.mcmc(ndim, sampler_kwargs) else self.defaults.nlive_low
+
+    def low_cap(self, ndim: int, sampler_kwargs: dict | None, nlive: int, cap: int) -> int:
+        """The most live points a default low stage runs; the enhanced run's ``cap`` (``nlive // 5``) by default."""
+        return cap
 
     def mcmc(self, ndim: int, sampler_kwargs: dict | None) -> bool:
         """Whether the sampler moves points by MCMC steps scaled from the live points' spread.

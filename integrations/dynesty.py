@@ -269,6 +269,11 @@ class DynestyDefaults:
         With MCMC, at least this many low-stage live points per dimension:
         a flow in 12-30 dimensions trained on 25 points fails its check
         ("Low-stage live points").
+    mcmc_low_share : int
+        Those per-dimension points may exceed the enhanced run's cap
+        (``nlive // 5``) up to ``nlive // mcmc_low_share``: at 27 dimensions
+        100 random-walk live points gave flows behind which the high stage's
+        posterior means strayed ("Low-stage live points").
     low_walks_extra : int
         Where dynesty chooses an MCMC method itself (``sample="auto"``, 10
         dimensions and more), the low stage random-walks ``ndim +
@@ -315,6 +320,7 @@ class DynestyDefaults:
     nlive_low_unif: int = 100
     nlive_low_mcmc: int = 25
     nlive_low_per_dim: int = 4
+    mcmc_low_share: int = 4
     low_walks_extra: int = 4
     low_enlarge: float = 2.0
     low_enlarge_below: int = 100
@@ -361,6 +367,12 @@ class Dynesty(SamplerAdapter):
 
     def mcmc(self, ndim, sampler_kwargs) -> bool:
         return not uniform_sampling(ndim, sampler_kwargs)
+
+    def low_cap(self, ndim, sampler_kwargs, nlive, cap) -> int:
+        if not self.mcmc(ndim, sampler_kwargs):
+            return cap
+        d = self.defaults
+        return max(cap, min(d.nlive_low_per_dim * ndim, nlive // d.mcmc_low_share))
 
     def small_fixed_bounds(self, ndim: int, nlive_low: int, sampler_kwargs: dict | None) -> bool:
         """Whether a low stage gets the fixed ``low_enlarge``: uniform, few points, no user enlargement."""

@@ -45,6 +45,20 @@ def test_low_stage_live_points():
     assert DYNESTY.mcmc(12, None) and not DYNESTY.mcmc(6, None) and POLYCHORD.mcmc(6, None)
 
 
+def test_random_walk_low_stage_keeps_its_points_per_dimension_past_the_cap():
+    from flowprior.workflows.inputs import checked_nlive_low
+
+    def default(adapter, ndim, nlive, sk=None):
+        return checked_nlive_low(None, nlive, ndim, 5, lambda: adapter.nlive_low(ndim, sk),
+                                 mcmc=adapter.mcmc(ndim, sk), cap=lambda c: adapter.low_cap(ndim, sk, nlive, c))
+
+    # nlive // 5 caps uniform sampling and PolyChord; dynesty's MCMC low stage keeps 4 per dimension up to nlive // 4.
+    assert default(DYNESTY, 6, 500) == 100 and default(DYNESTY, 6, 200) == 40 and default(POLYCHORD, 27, 200) == 40
+    assert default(DYNESTY, 24, 500) == 96 and default(DYNESTY, 27, 500) == 108 and default(DYNESTY, 30, 500) == 120
+    assert default(DYNESTY, 27, 400) == 100 and default(DYNESTY, 12, 150) == 37
+    assert default(DYNESTY, 27, 500, {"sample": "unif"}) == 100
+
+
 def test_dynesty_low_stage_settings():
     first = DynestyDefaults().low_first_update
 

@@ -175,14 +175,14 @@ def test_bad_names_fail_before_any_call(names, message):
 
 def test_too_few_live_points_fail_before_any_call():
     counter = Counting(loglike_a)
-    with pytest.raises(ValueError, match=r"nlive: .* expected nlive >= 20, got 10 \(or pass nlive_low\)"):
+    with pytest.raises(ValueError, match=r"nlive: .* expected nlive >= 25, got 10 \(or pass nlive_low\)"):
         fp.enhanced_run(counter, prior_transform, D, nlive=10, seed=1)
     with pytest.raises(ValueError, match=r"nlive_low: expected at least 5 live points"):
         fp.enhanced_run(counter, prior_transform, D, nlive=100, nlive_low=3, seed=1)
     # An MCMC low stage needs more live points than dimensions (dynesty's walks here, PolyChord's slices).
     with pytest.raises(ValueError, match=r"nlive_low: .* expected at least ndim \+ 1 = 13, got 12$"):
         fp.enhanced_run(counter, lambda u: u, 12, nlive=100, nlive_low=12, seed=1)
-    with pytest.raises(ValueError, match=r"ndim \+ 1 = 31, got 25 \(nlive // 4; pass a larger nlive\)"):
+    with pytest.raises(ValueError, match=r"ndim \+ 1 = 31, got 25 \(the cap at nlive 100; pass a larger nlive\)"):
         fp.enhanced_run(counter, lambda u: u, 30, nlive=100, seed=1)
     assert counter.calls == 0
 

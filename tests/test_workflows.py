@@ -56,7 +56,7 @@ def test_enhanced_run_unbiased_and_cheaper(enhanced, plain):
     neff = w.sum() ** 2 / (w**2).sum()
     assert np.all(np.abs(mean - MU) < 4 * np.sqrt(np.diag(COV) / neff))
     assert res.ncall["total"] == res.ncall["low"] + res.ncall["check"] + res.ncall["high"]
-    # One level: nlive // 4 = 37 is less than twice nlive_low 40, so the low stage cannot grow;
+    # One level: nlive_low 40 is above nlive // 5, so the low stage cannot grow;
     # its check spent at most max(100, nlive) calls.
     assert [lv.nlive_low for lv in res.low_checks] == [40]
     assert 0 < res.ncall["check"] == res.low_checks[0].check_calls <= 150
@@ -364,7 +364,7 @@ def test_low_stage_grows_when_its_flow_fails_the_check(tmp_path):
     """grow_below=0.999 fails any real flow: the low stage goes from 10 to 40 live points.
 
     Unbroadened, so that the score is the raw ESS fraction, below 1 for any
-    flow that is not the posterior itself.  At the last level (40; nlive // 4 = 50 is not worth a level)
+    flow that is not the posterior itself.  At the last level (40 = nlive // 5)
     the failing flow's base is widened, and widened it passes (a flow wider
     than the posterior scores above 1).
     """

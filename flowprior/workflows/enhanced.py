@@ -8,7 +8,7 @@ The pipeline reads like the method:
 2. **Low stage, grown while the check fails** (:mod:`~flowprior.workflows.levels`):
    a run with few live points and a flow trained on its posterior; a flow
    that fails its check is retrained on a low stage with four times the
-   live points, up to ``nlive // 4``.
+   live points, up to ``nlive // 5``.
 3. **Check and widen** (:mod:`~flowprior.workflows.widening`): the high
    stage's likelihood at uniform draws of the flow's cube scores the flow;
    a base that is too narrow is widened.
@@ -62,7 +62,7 @@ def enhanced_run(loglike, prior_transform, ndim: int, *, sampler: str = "dynesty
         columns of ``samples`` (and are saved in ``outdir`` with its result).
     nlive_low : int, optional
         The low stage's live points; default: the sampler's (its adapter's
-        ``nlive_low``), at most ``nlive // 4``.
+        ``nlive_low``), at most ``nlive // 5``.
     flow : "auto", "maf", "nsf", "piecewise", "marginalizing" or a flowprior flow
         "auto" trains a piecewise flow when the low run's samples cluster.
         "marginalizing" (or a :class:`~flowprior.MarginalizingFlow`, for its
@@ -140,7 +140,7 @@ def _plan(a: dict) -> Plan:
     loglike = check_derived(a["loglike"], a["derived_names"], names)
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
                                   lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk),
-                                  share=DEFAULTS.low_share)
+                                  share=DEFAULTS.low_share, cap=lambda c: adapter.low_cap(int(ndim), sk, nlive, c))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
     check_flow_choice(a["flow"], a["transform"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])

@@ -51,18 +51,20 @@ def check_derived(loglike, derived_names, names):
 
 
 def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mcmc: bool = False,
-                      share: int = 4) -> int:
-    """The low stage's live points: the user's, checked, else ``default()`` capped at ``nlive // share``.
+                      share: int = 5, cap=None) -> int:
+    """The low stage's live points: the user's, checked, else ``default()`` capped at ``cap(nlive // share)``.
 
     ``fewest`` is the smallest number a flow can be trained from; a low
     stage that moves points by ``mcmc`` steps needs more than ``ndim``.
+    ``cap`` (default: none) may raise the cap ``nlive // share``.
     """
     given = nlive_low
     if nlive_low is None:
         if nlive // share < fewest:
             raise ValueError(f"nlive: the enhanced run's low stage runs nlive // {share} live points, at least "
                              f"{fewest}: expected nlive >= {share * fewest}, got {nlive!r} (or pass nlive_low)")
-        nlive_low = min(default(), nlive // share)
+        limit = nlive // share if cap is None else cap(nlive // share)
+        nlive_low = min(default(), limit)
     check_common(ndim, nlive_low)
     if nlive_low < fewest:
         raise ValueError(f"nlive_low: expected at least {fewest} live points (fewer leave too few "
@@ -70,7 +72,7 @@ def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mc
     if mcmc and nlive_low < ndim + 1:
         raise ValueError(f"nlive_low: the low stage samples by MCMC steps scaled from the live points' spread, "
                          f"which needs more live points than dimensions: expected at least ndim + 1 = {ndim + 1}, "
-                         f"got {nlive_low}" + (f" (nlive // {share}; pass a larger nlive)" if given is None else ""))
+                         f"got {nlive_low}" + (f" (the cap at nlive {nlive}; pass a larger nlive)" if given is None else ""))
     if nlive_low >= nlive:
         raise ValueError(f"nlive_low ({nlive_low}) must be smaller than nlive ({nlive})")
     return int(nlive_low)

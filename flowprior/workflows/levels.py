@@ -2,7 +2,7 @@
 
 A level is one ``nlive_low``.  When a level's flow fails its check
 (:mod:`flowprior.workflows.widening`) the low stage is redone with four times
-the live points, up to ``nlive // 4``: more live points give the flow more
+the live points, up to ``nlive // 5``: more live points give the flow more
 and better samples, and a level that passes costs far less in the high
 stage than it costs here (docs/design.md, "Growing the low stage").  With
 ``outdir`` the levels already checked are replayed from their records.

@@ -25,9 +25,8 @@ class EnhancedDefaults:
         Fewest low-stage live points: fewer leave too few samples to train a flow on.
     low_share : int
         The low stage runs at most ``nlive // low_share`` live points unless
-        given, and grows no further: it stays a small part of the run, yet a
-        random-walk low stage in 27 dimensions gets the 108 a flow needs there
-        at ``nlive = 500`` ("Low-stage live points").
+        given (or its adapter raises the cap, :meth:`~flowprior.integrations.base.SamplerAdapter.low_cap`),
+        and grows no further: it stays a small part of the run ("Low-stage live points").
     defensive : float
         Weight of the uniform cube in the high stage's prior ("Defensive mixture").
     broaden : float
@@ -53,7 +52,7 @@ class EnhancedDefaults:
     """
 
     min_nlive_low: int = 5
-    low_share: int = 4
+    low_share: int = 5
     defensive: float = 0.0
     broaden: float = 1.2
     grow_below: float = 0.6
