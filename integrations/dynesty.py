@@ -315,6 +315,11 @@ class DynestyDefaults:
         uniformly in ellipsoids: there the ellipsoids around a flow-whitened
         cube reach far outside it, and dynesty's rejection of those draws
         can stall a run ("Early bounds in the high stage").
+    high_rwalk_first_update : dict
+        dynesty's ``first_update`` in a random-walk high stage: independent
+        draws from the whole cube until 3 % of all draws were accepted, not
+        dynesty's 10 %, so fewer of the posterior's points come from the
+        walk's correlated chains ("Early bounds in the high stage").
     """
 
     nlive_low_unif: int = 100
@@ -331,6 +336,7 @@ class DynestyDefaults:
     tame_tail: float = 0.5
     high_dlogz: float = 1.0
     high_rwalk_from: int = 20
+    high_rwalk_first_update: dict = field(default_factory=lambda: {"min_eff": 3.0})
 
 
 def uniform_sampling(ndim: int, sampler_kwargs: dict | None) -> bool:
@@ -430,6 +436,8 @@ class Dynesty(SamplerAdapter):
                     out["bootstrap"] = 0
                 if self.tame(start):
                     out.setdefault("first_update", dict(self.defaults.high_first_update))
+            else:  # a random walk: late bounds, more independent draws first
+                out.setdefault("first_update", dict(self.defaults.high_rwalk_first_update))
         user = settings.run_kwargs or {}
         rk = {**user, "dlogz": self.defaults.high_dlogz} if "dlogz" not in user else settings.run_kwargs
         return StageSettings(out, rk)

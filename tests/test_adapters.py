@@ -120,7 +120,8 @@ def test_dynesty_high_stage_settings():
     # From high_rwalk_from dimensions a random walk with dynesty's own walks, unless the user says otherwise.
     assert high(DYNESTY, d.high_rwalk_from - 1).sampler_kwargs["sample"] == "unif"
     assert high(DYNESTY, d.high_rwalk_from, {"walks": 50}, start=HighStart(0.0, 1)).sampler_kwargs == {
-        "sample": "rwalk"}
+        "sample": "rwalk", "first_update": {"min_eff": 3.0}}
+    assert high(DYNESTY, 27, hk={"first_update": {"min_eff": 7}}).sampler_kwargs["first_update"] == {"min_eff": 7}
     assert high(DYNESTY, 27, hk={"sample": "unif"}).sampler_kwargs == {"sample": "unif"}
     # Early ellipsoids only behind a tame flow (one piece, small tail), never over the user's first_update.
     tame = HighStart(tail=d.tame_tail, pieces=1)
