@@ -140,7 +140,7 @@ def _plan(a: dict) -> Plan:
     loglike = check_derived(a["loglike"], a["derived_names"], names)
     nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
                                   lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk),
-                                  share=DEFAULTS.low_share, cap=lambda c: adapter.low_cap(int(ndim), sk, nlive, c))
+                                  cap=lambda c: adapter.low_cap(int(ndim), sk, nlive, c))
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
     check_flow_choice(a["flow"], a["transform"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])

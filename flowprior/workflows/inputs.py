@@ -7,6 +7,7 @@ import numpy as np
 from flowprior.data import RESERVED_COLUMNS, check_names
 from flowprior.integrations import adapter
 from flowprior.workflows.checked import with_derived
+from flowprior.workflows.plan import DEFAULTS
 
 
 def is_number(x) -> bool:
@@ -51,14 +52,15 @@ def check_derived(loglike, derived_names, names):
 
 
 def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mcmc: bool = False,
-                      share: int = 5, cap=None) -> int:
-    """The low stage's live points: the user's, checked, else ``default()`` capped at ``cap(nlive // share)``.
+                      cap=None) -> int:
+    """The low stage's live points: the user's, checked, else ``default()`` capped at ``nlive // low_share``.
 
     ``fewest`` is the smallest number a flow can be trained from; a low
     stage that moves points by ``mcmc`` steps needs more than ``ndim``.
-    ``cap`` (default: none) may raise the cap ``nlive // share``.
+    ``cap(c)``, where given, turns the cap ``c`` into the adapter's
+    (:meth:`~flowprior.integrations.base.SamplerAdapter.low_cap`).
     """
-    given = nlive_low
+    given, share = nlive_low, DEFAULTS.low_share
     if nlive_low is None:
         if nlive // share < fewest:
             raise ValueError(f"nlive: the enhanced run's low stage runs nlive // {share} live points, at least "
