@@ -46,11 +46,10 @@ def test_low_stage_live_points():
 
 
 def test_random_walk_low_stage_keeps_its_points_per_dimension_past_the_cap():
-    from flowprior.workflows.inputs import checked_nlive_low
+    from flowprior.workflows.inputs import adapter_nlive_low
 
     def default(adapter, ndim, nlive, sk=None):
-        return checked_nlive_low(None, nlive, ndim, 5, lambda: adapter.nlive_low(ndim, sk),
-                                 mcmc=adapter.mcmc(ndim, sk), cap=lambda c: adapter.low_cap(ndim, sk, nlive, c))
+        return adapter_nlive_low(adapter, None, nlive, ndim, sk)
 
     # nlive // 5 caps uniform sampling and PolyChord; dynesty's MCMC low stage keeps 4 per dimension up to nlive // 4.
     assert default(DYNESTY, 6, 500) == 100 and default(DYNESTY, 6, 200) == 40 and default(POLYCHORD, 27, 200) == 40

@@ -37,8 +37,8 @@ from flowprior.workflows import stages
 from flowprior.workflows.high import (high_stage, tail_weight, warn_if_flow_too_narrow, warn_if_poor_flow,
                                      warn_if_tailed)
 from flowprior.workflows.augmented import augmented_run, is_marginalizing
-from flowprior.workflows.inputs import (check_derived, check_flow_choice, check_inputs, check_knobs,
-                                        checked_nlive_low)
+from flowprior.workflows.inputs import (adapter_nlive_low, check_derived, check_flow_choice, check_inputs,
+                                        check_knobs)
 from flowprior.workflows.levels import REDONE, accept, low_level, next_level, recorded_levels
 from flowprior.workflows.plan import DEFAULTS, Plan, Streams
 from flowprior.workflows.resume import check_outdir, forget, outdir_lock
@@ -138,9 +138,7 @@ def _plan(a: dict) -> Plan:
     ndim, nlive, sk = a["ndim"], a["nlive"], a["sampler_kwargs"]
     names, seed, adapter = check_inputs(ndim, nlive, a["names"], a["seed"], a["sampler"])
     loglike = check_derived(a["loglike"], a["derived_names"], names)
-    nlive_low = checked_nlive_low(a["nlive_low"], nlive, ndim, DEFAULTS.min_nlive_low,
-                                  lambda: adapter.nlive_low(ndim, sk), mcmc=adapter.mcmc(int(ndim), sk),
-                                  cap=lambda c: adapter.low_cap(int(ndim), sk, nlive, c))
+    nlive_low = adapter_nlive_low(adapter, a["nlive_low"], nlive, ndim, sk)
     check_knobs(a["grow_below"], a["defensive"], a["broaden"])
     check_flow_choice(a["flow"], a["transform"])
     adapter.check_settings(int(ndim), sk, a["run_kwargs"])

@@ -112,7 +112,8 @@ def warn_if_poor_flow(plan: Plan, check: LowCheck, scale: float) -> None:
         f"{scale:g}) is a poor importance "
         f"sampler of the posterior (effective sample size {check.ess_fraction:.1%} of its draws, "
         f"{check.score:.2f} of a perfect flow's, below grow_below={plan.grow_below}) and nlive_low cannot "
-        f"grow further (limit nlive // {DEFAULTS.low_share} = {plan.nlive // DEFAULTS.low_share}); "
+        f"grow (a next level must be at least twice as large and at most nlive // {DEFAULTS.low_share} = "
+        f"{plan.nlive // DEFAULTS.low_share}); "
         "the high-resolution stage may need many calls: pass a larger nlive",
         stacklevel=3,
     )

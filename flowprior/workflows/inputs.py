@@ -80,6 +80,21 @@ def checked_nlive_low(nlive_low, nlive: int, ndim: int, fewest: int, default, mc
     return int(nlive_low)
 
 
+def adapter_nlive_low(adapter, nlive_low, nlive: int, ndim: int, sampler_kwargs: dict | None) -> int:
+    """:func:`checked_nlive_low` with the sampler ``adapter``'s default, MCMC test and cap.
+
+    Example
+    -------
+    >>> from flowprior.integrations.dynesty import ADAPTER
+    >>> adapter_nlive_low(ADAPTER, None, 500, 6, None), adapter_nlive_low(ADAPTER, None, 500, 27, None)
+    (100, 108)
+    """
+    ndim = int(ndim)
+    return checked_nlive_low(nlive_low, nlive, ndim, DEFAULTS.min_nlive_low,
+                             lambda: adapter.nlive_low(ndim, sampler_kwargs), mcmc=adapter.mcmc(ndim, sampler_kwargs),
+                             cap=lambda c: adapter.low_cap(ndim, sampler_kwargs, nlive, c))
+
+
 def check_knobs(grow_below, defensive, broaden) -> None:
     """The enhanced run's ``grow_below``, ``defensive`` and ``broaden``, each in its range."""
     if grow_below is not None and not (is_number(grow_below) and 0 < grow_below <= 1):
